@@ -1,0 +1,107 @@
+//! The hardware CRC-32C path.
+//!
+//! # Safety
+//!
+//! This is one of the two modules of walfs that hold `unsafe` (the other is the mmap region of
+//! the std backend). The only unsafe operation is calling a function compiled with
+//! `#[target_feature(enable = ...)]` from code that was not: that is sound exactly when the
+//! running CPU has the feature, which [`available`] establishes (statically through
+//! `cfg(target_feature)`, or at run time through `std`'s CPU detection). The intrinsics themselves
+//! are safe to call inside such a function.
+#![allow(unsafe_code)]
+
+/// Whether the running CPU has a CRC-32C instruction this module can use.
+#[inline]
+pub(super) fn available() -> bool {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse4.2"))]
+    {
+        true
+    }
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "sse4.2"), feature = "std"))]
+    {
+        std_detect_x86()
+    }
+    #[cfg(all(target_arch = "aarch64", target_feature = "crc"))]
+    {
+        true
+    }
+    #[cfg(all(target_arch = "aarch64", not(target_feature = "crc"), feature = "std"))]
+    {
+        std_detect_aarch64()
+    }
+    #[cfg(not(any(
+        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
+        all(target_arch = "aarch64", any(target_feature = "crc", feature = "std")),
+    )))]
+    {
+        false
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", not(target_feature = "sse4.2"), feature = "std"))]
+fn std_detect_x86() -> bool {
+    extern crate std;
+    std::is_x86_feature_detected!("sse4.2")
+}
+
+#[cfg(all(target_arch = "aarch64", not(target_feature = "crc"), feature = "std"))]
+fn std_detect_aarch64() -> bool {
+    extern crate std;
+    std::arch::is_aarch64_feature_detected!("crc")
+}
+
+/// Advances the raw (non-inverted) CRC-32C register over `bytes`.
+///
+/// Only called when [`available`] returned true.
+#[inline]
+pub(super) fn update(register: u32, bytes: &[u8]) -> u32 {
+    debug_assert!(available());
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `update` is only reached through `Crc32c` values whose state was chosen
+        // `Hardware` after `available()` returned true, i.e. the CPU has SSE4.2.
+        unsafe { update_sse42(register, bytes) }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SAFETY: as above: `available()` returned true, so the CPU has the CRC extension.
+        unsafe { update_armv8(register, bytes) }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let _ = bytes;
+        register
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+fn update_sse42(register: u32, bytes: &[u8]) -> u32 {
+    use core::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u64};
+    let (words, rest) = bytes.as_chunks::<8>();
+    let mut wide = u64::from(register);
+    for word in words {
+        wide = _mm_crc32_u64(wide, u64::from_le_bytes(*word));
+    }
+    // The instruction leaves the 32-bit register zero-extended in the 64-bit value.
+    let mut register = wide as u32;
+    for &byte in rest {
+        register = _mm_crc32_u8(register, byte);
+    }
+    register
+}
+
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "crc")]
+fn update_armv8(register: u32, bytes: &[u8]) -> u32 {
+    use core::arch::aarch64::{__crc32cb, __crc32cd};
+    let (words, rest) = bytes.as_chunks::<8>();
+    let mut register = register;
+    for word in words {
+        register = __crc32cd(register, u64::from_le_bytes(*word));
+    }
+    for &byte in rest {
+        register = __crc32cb(register, byte);
+    }
+    register
+}

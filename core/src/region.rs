@@ -1,0 +1,226 @@
+//! The byte region: one segment's bytes on some medium (DESIGN §2).
+//!
+//! A region has a fixed capacity and is read and written at offsets. It may offer a zero-copy
+//! view ([`RegionRead::bytes`]); mmap files and RAM do, a flash chip behind a bus does not.
+//! Durability is explicit: [`Region::persist`] makes a byte range durable (msync of the range),
+//! [`Region::sync`] is the full barrier (fsync). What the medium allows is stated in constants:
+//! whether written bytes can be overwritten without an erase, and what erased bytes read as.
+//!
+//! Two layers, like `ReadNorFlash` / `NorFlash` of embedded-storage, so a reader can hold a
+//! read-only handle. Every method takes `&mut self` except `bytes`: a peripheral needs exclusive
+//! access even to read, and sharing between threads is the backend's business, not the trait's.
+
+use core::fmt;
+use core::ops::Range;
+
+/// What went wrong in a region, for callers that act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RegionErrorKind {
+    /// The access reaches beyond the capacity.
+    OutOfBounds,
+    /// The access breaks the medium's alignment rules.
+    NotAligned,
+    /// The medium has no space left (creation or reservation failed).
+    NoSpace,
+    /// An I/O error of the medium (a failed msync or fsync, a bus error).
+    Io,
+    /// Anything else.
+    Other,
+}
+
+/// An error of a region.
+pub trait RegionError: fmt::Debug + fmt::Display {
+    /// The kind of failure.
+    fn kind(&self) -> RegionErrorKind;
+
+    /// This error as a `core::error::Error`, when it is one (for `source()` chains).
+    fn as_error(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        None
+    }
+}
+
+/// Read access to a segment's bytes.
+pub trait RegionRead {
+    /// The medium's error type.
+    type Error: RegionError;
+
+    /// The value every byte of erased (never written) space reads as: 0x00 for files and RAM,
+    /// 0xFF for NOR flash. Recovery treats an erased frame header as the end of the data.
+    const ERASED_BYTE: u8 = 0x00;
+
+    /// Size of the region in bytes (the segment size).
+    fn capacity(&self) -> u64;
+
+    /// Copies `buf.len()` bytes starting at `offset` into `buf`.
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Self::Error>;
+
+    /// A zero-copy view of `range`, if the medium can give one. `None` when it cannot or when
+    /// the range is out of bounds; callers then fall back to [`RegionRead::read_at`].
+    fn bytes(&self, range: Range<u64>) -> Option<&[u8]> {
+        let _ = range;
+        None
+    }
+}
+
+/// Write access and durability barriers.
+pub trait Region: RegionRead {
+    /// Whether a written byte can take any new value without an erase (files and RAM: yes;
+    /// NOR flash: no, bits only clear). Without it, the header is written once, at creation,
+    /// and truncation is impossible.
+    const OVERWRITE: bool = true;
+
+    /// Smallest unit the medium programs, in bytes (1 for files and RAM, the word size for
+    /// NOR). Frames are 8-byte aligned, so any granule up to 8 fits frame boundaries; a region
+    /// with a larger granule must buffer partial writes itself.
+    const PROGRAM_GRANULE: u32 = 1;
+
+    /// Copies `data` into the region at `offset`. Not durable until persisted.
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), Self::Error>;
+
+    /// Makes the bytes of `range` durable (msync of the pages covering it). A medium where a
+    /// write is durable when it returns does nothing.
+    fn persist(&mut self, range: Range<u64>) -> Result<(), Self::Error>;
+
+    /// Full barrier: every byte written so far and the region's metadata are durable (fsync).
+    fn sync(&mut self) -> Result<(), Self::Error>;
+
+    /// Writes zeros over `range` (truncation, erasing a stale tail).
+    fn zero(&mut self, range: Range<u64>) -> Result<(), Self::Error> {
+        static ZEROS: [u8; 512] = [0; 512];
+        let mut at = range.start;
+        while at < range.end {
+            let len = (range.end - at).min(ZEROS.len() as u64);
+            // len <= 512, so the cast cannot truncate.
+            #[allow(clippy::cast_possible_truncation)]
+            self.write_at(at, &ZEROS[..len as usize])?;
+            at += len;
+        }
+        Ok(())
+    }
+
+    /// Tells concurrent readers that the data now ends at `end` (an atomic store with Release
+    /// ordering in the std backend). Called after the bytes below `end` are written.
+    fn publish_end(&mut self, end: u64) {
+        let _ = end;
+    }
+}
+
+const _: () = {
+    // The relations the segment code relies on: a granule must divide the frame alignment.
+    assert!(crate::format::FRAME_ALIGN % 8 == 0);
+};
+
+/// Error of a [`RamRegion`]: an access beyond the slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RamRegionError {
+    /// Offset of the access.
+    pub offset: u64,
+    /// Length of the access.
+    pub len: u64,
+    /// Size of the region.
+    pub capacity: u64,
+}
+
+impl fmt::Display for RamRegionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "access of {} bytes at offset {} is beyond the {}-byte region",
+            self.len, self.offset, self.capacity
+        )
+    }
+}
+
+impl core::error::Error for RamRegionError {}
+
+impl RegionError for RamRegionError {
+    fn kind(&self) -> RegionErrorKind {
+        RegionErrorKind::OutOfBounds
+    }
+
+    fn as_error(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(self)
+    }
+}
+
+/// A region over a byte slice in RAM: tests, Miri, firmware RAM. Writes are durable at once.
+#[derive(Debug)]
+pub struct RamRegion<'a> {
+    bytes: &'a mut [u8],
+}
+
+impl<'a> RamRegion<'a> {
+    /// A region over `bytes`; its capacity is the slice length.
+    pub fn new(bytes: &'a mut [u8]) -> Self {
+        RamRegion { bytes }
+    }
+
+    /// The underlying bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        self.bytes
+    }
+
+    /// The underlying bytes, for damaging them in tests.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        self.bytes
+    }
+
+    fn range(&self, offset: u64, len: usize) -> Result<Range<usize>, RamRegionError> {
+        let error = RamRegionError {
+            offset,
+            len: len as u64,
+            capacity: self.bytes.len() as u64,
+        };
+        let start = usize::try_from(offset).map_err(|_| error)?;
+        let end = start.checked_add(len).ok_or(error)?;
+        if end > self.bytes.len() {
+            return Err(error);
+        }
+        Ok(start..end)
+    }
+}
+
+impl RegionRead for RamRegion<'_> {
+    type Error = RamRegionError;
+
+    fn capacity(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Self::Error> {
+        let range = self.range(offset, buf.len())?;
+        buf.copy_from_slice(&self.bytes[range]);
+        Ok(())
+    }
+
+    fn bytes(&self, range: Range<u64>) -> Option<&[u8]> {
+        let start = usize::try_from(range.start).ok()?;
+        let end = usize::try_from(range.end).ok()?;
+        self.bytes.get(start..end)
+    }
+}
+
+impl Region for RamRegion<'_> {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), Self::Error> {
+        let range = self.range(offset, data.len())?;
+        self.bytes[range].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn persist(&mut self, range: Range<u64>) -> Result<(), Self::Error> {
+        let len = usize::try_from(range.end.saturating_sub(range.start)).unwrap_or(usize::MAX);
+        self.range(range.start, len).map(|_| ())
+    }
+
+    fn sync(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn zero(&mut self, range: Range<u64>) -> Result<(), Self::Error> {
+        let len = usize::try_from(range.end.saturating_sub(range.start)).unwrap_or(usize::MAX);
+        let range = self.range(range.start, len)?;
+        self.bytes[range].fill(0);
+        Ok(())
+    }
+}

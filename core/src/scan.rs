@@ -1,0 +1,283 @@
+//! The recovery scan: the one function that holds the recovery rule (DESIGN §3).
+//!
+//! [`scan_segment`] walks the frames of a segment from offset 64 and stops at the first frame that
+//! is not valid. What it found there decides the verdict, using the *durable watermark*: the offset
+//! below which a successful sync acknowledged every byte.
+//!
+//! - Erased space, with nothing but erased bytes after it, at or above the watermark: a
+//!   **clean end**.
+//! - A bad frame (bad CRC, zero CRC, bad trailer, length out of range), or erased space followed
+//!   by bytes that are not erased, at or above the watermark: a **torn tail**. mmap write-back has
+//!   no order, so valid frames after a torn one prove nothing; the tail is cut silently, and the
+//!   report says how many valid-looking frames followed.
+//! - The same below the watermark, including erased space where acknowledged records must be:
+//!   **corruption** of acknowledged data, reported with the offset and the reason.
+//!
+//! Segments without a watermark (written by the Go original, or on media that cannot rewrite the
+//! header) pass the header length as watermark, so every stop is a clean end or a torn tail.
+//!
+//! The scan reads every byte through [`inspect_frame`], which bounds each access by `limit`: it
+//! never panics and never reads out of bounds, whatever the bytes.
+
+use heapless::Vec as FixedVec;
+
+use crate::error::CorruptionReason;
+use crate::format::{FRAME_ALIGN, FRAME_HEADER_LEN, FRAME_OVERHEAD_LEN, HEADER_LEN, RecordFrame};
+use crate::record::{CrcCheck, FrameStatus, inspect_frame};
+use crate::region::RegionRead;
+
+/// How many offsets of valid-looking frames after a stop a report keeps.
+pub const FRAMES_AFTER_KEPT: usize = 4;
+
+/// Valid-looking frames found after the frame where a scan stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FramesAfter {
+    /// How many were found.
+    pub count: u64,
+    /// The offsets of the first few.
+    pub offsets: FixedVec<u64, FRAMES_AFTER_KEPT>,
+}
+
+/// Where and why a scan stopped before a clean end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// Offset of the first frame that is not valid.
+    pub offset: u64,
+    /// What is wrong with it.
+    pub reason: CorruptionReason,
+    /// Valid-looking frames after it, which recovery drops.
+    pub frames_after: FramesAfter,
+}
+
+/// Why a scan stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanStop {
+    /// The data ends in erased space and nothing follows it.
+    CleanEnd,
+    /// A damaged or missing frame at or above the durable watermark: an interrupted write.
+    /// Recovery cuts the data there.
+    TornTail(Damage),
+    /// A damaged or missing frame below the durable watermark: acknowledged data is lost.
+    Corruption(Damage),
+}
+
+/// The result of a recovery scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanOutcome {
+    /// The recovered end: the offset of the first frame that is not valid.
+    pub end: u64,
+    /// Valid records below `end`.
+    pub record_count: u64,
+    /// Why the scan stopped.
+    pub stop: ScanStop,
+    /// Offset just past the last byte in `end..limit` that is not erased; equal to `end` when
+    /// everything after the data is erased. Bytes in `end..dirty_end` are stale and must be
+    /// erased before new records are written there, or they could become reachable again.
+    pub dirty_end: u64,
+}
+
+impl ScanOutcome {
+    /// The damage found, torn or corrupt.
+    pub fn damage(&self) -> Option<&Damage> {
+        match &self.stop {
+            ScanStop::CleanEnd => None,
+            ScanStop::TornTail(damage) | ScanStop::Corruption(damage) => Some(damage),
+        }
+    }
+}
+
+/// Scans the frames of `region` from offset 64 up to `limit` (the capacity for an unsealed
+/// segment, the recorded end for a sealed one), calling `visit` for each valid record in order.
+///
+/// `watermark` is the durable watermark (pass 64 when there is none). Every CRC is verified.
+/// Only errors of the region itself are returned; damaged bytes are a [`ScanStop`].
+pub fn scan_segment<R: RegionRead>(
+    region: &mut R,
+    limit: u64,
+    watermark: u64,
+    mut visit: impl FnMut(RecordFrame),
+) -> Result<ScanOutcome, R::Error> {
+    let limit = limit.min(region.capacity());
+    let mut offset = HEADER_LEN as u64;
+    let mut record_count = 0u64;
+    let stop_reason = loop {
+        if offset >= limit || limit - offset < FRAME_OVERHEAD_LEN as u64 {
+            break None;
+        }
+        match inspect_frame(region, offset, limit, CrcCheck::Verify)? {
+            FrameStatus::Valid(frame) => {
+                visit(frame);
+                record_count += 1;
+                offset = frame.next_offset();
+            }
+            FrameStatus::Erased => break None,
+            FrameStatus::Invalid(reason) => break Some(reason),
+        }
+    };
+    let end = offset.min(limit);
+    let dirty_end = find_dirty_end(region, end, limit)?;
+    let reason = match stop_reason {
+        Some(reason) => reason,
+        None if dirty_end > end => tail_reason(region, end, limit)?,
+        None if end < watermark => CorruptionReason::Erased,
+        None => {
+            return Ok(ScanOutcome {
+                end,
+                record_count,
+                stop: ScanStop::CleanEnd,
+                dirty_end,
+            });
+        }
+    };
+    let damage = Damage {
+        offset: end,
+        reason,
+        frames_after: frames_after(region, end, dirty_end, limit)?,
+    };
+    let stop = if end < watermark {
+        ScanStop::Corruption(damage)
+    } else {
+        ScanStop::TornTail(damage)
+    };
+    Ok(ScanOutcome {
+        end,
+        record_count,
+        stop,
+        dirty_end,
+    })
+}
+
+/// The reason for stale bytes after an erased or too-short stop.
+fn tail_reason<R: RegionRead>(
+    region: &mut R,
+    end: u64,
+    limit: u64,
+) -> Result<CorruptionReason, R::Error> {
+    if limit - end >= FRAME_HEADER_LEN as u64 {
+        let mut head = [0u8; FRAME_HEADER_LEN];
+        region.read_at(end, &mut head)?;
+        if head != [R::ERASED_BYTE; FRAME_HEADER_LEN] {
+            let length = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+            return Ok(CorruptionReason::LengthOutOfRange { length });
+        }
+    }
+    Ok(CorruptionReason::Erased)
+}
+
+/// Counts valid-looking frames at 8-aligned offsets in `after + 8 .. dirty_end`.
+fn frames_after<R: RegionRead>(
+    region: &mut R,
+    after: u64,
+    dirty_end: u64,
+    limit: u64,
+) -> Result<FramesAfter, R::Error> {
+    let mut found = FramesAfter::default();
+    let mut offset = after + FRAME_ALIGN as u64;
+    while offset < dirty_end && limit - offset >= FRAME_OVERHEAD_LEN as u64 {
+        match inspect_frame(region, offset, limit, CrcCheck::Verify)? {
+            FrameStatus::Valid(frame) => {
+                found.count += 1;
+                // A full list keeps the first offsets; later ones are only counted.
+                let _ = found.offsets.push(frame.offset);
+                offset = frame.next_offset();
+            }
+            FrameStatus::Erased | FrameStatus::Invalid(_) => offset += FRAME_ALIGN as u64,
+        }
+    }
+    Ok(found)
+}
+
+/// Offset just past the last byte of `from..limit` that is not erased (`from` if none).
+pub fn find_dirty_end<R: RegionRead>(region: &mut R, from: u64, limit: u64) -> Result<u64, R::Error> {
+    const CHUNK: u64 = 4096;
+    let pattern = u64::from_le_bytes([R::ERASED_BYTE; 8]);
+    let mut buf = [0u8; 256];
+    let mut chunk_end = limit;
+    while chunk_end > from {
+        let chunk_start = chunk_end.saturating_sub(CHUNK).max(from);
+        let dirty = if let Some(bytes) = region.bytes(chunk_start..chunk_end) {
+            last_dirty(bytes, pattern, R::ERASED_BYTE)
+        } else {
+            // Read the chunk backwards in small pieces.
+            let mut piece_end = chunk_end;
+            let mut found = None;
+            while piece_end > chunk_start {
+                let piece_start = piece_end.saturating_sub(buf.len() as u64).max(chunk_start);
+                // piece_end - piece_start <= 256.
+                #[allow(clippy::cast_possible_truncation)]
+                let len = (piece_end - piece_start) as usize;
+                region.read_at(piece_start, &mut buf[..len])?;
+                if let Some(at) = last_dirty(&buf[..len], pattern, R::ERASED_BYTE) {
+                    found = Some(piece_start - chunk_start + at as u64);
+                    break;
+                }
+                piece_end = piece_start;
+            }
+            found.map(|at| usize::try_from(at).unwrap_or(usize::MAX))
+        };
+        if let Some(at) = dirty {
+            return Ok(chunk_start + at as u64 + 1);
+        }
+        chunk_end = chunk_start;
+    }
+    Ok(from)
+}
+
+/// Index of the last byte of `bytes` that differs from `erased`.
+fn last_dirty(bytes: &[u8], pattern: u64, erased: u8) -> Option<usize> {
+    let (head, words, tail) = split_words(bytes);
+    if let Some(at) = tail.iter().rposition(|&b| b != erased) {
+        return Some(head.len() + words.len() * 8 + at);
+    }
+    // Fold blocks of words with OR so the common all-erased case vectorizes.
+    let mut block_end = words.len();
+    while block_end > 0 {
+        let block_start = block_end.saturating_sub(64);
+        let block = &words[block_start..block_end];
+        let any = block
+            .iter()
+            .fold(0u64, |acc, w| acc | (u64::from_le_bytes(*w) ^ pattern));
+        if any != 0 {
+            let word = block
+                .iter()
+                .rposition(|w| u64::from_le_bytes(*w) != pattern)
+                .unwrap_or(0);
+            let base = head.len() + (block_start + word) * 8;
+            let at = words[block_start + word]
+                .iter()
+                .rposition(|&b| b != erased)
+                .unwrap_or(0);
+            return Some(base + at);
+        }
+        block_end = block_start;
+    }
+    head.iter().rposition(|&b| b != erased)
+}
+
+fn split_words(bytes: &[u8]) -> (&[u8], &[[u8; 8]], &[u8]) {
+    // No alignment is needed (words are assembled with from_le_bytes); split only for length.
+    let (words, tail) = bytes.as_chunks::<8>();
+    (&[], words, tail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_dirty_finds_the_last_non_erased_byte() {
+        let mut bytes = [0u8; 1000];
+        assert_eq!(last_dirty(&bytes, 0, 0), None);
+        for at in [0usize, 1, 7, 8, 9, 511, 512, 513, 990, 999] {
+            bytes.fill(0);
+            bytes[at] = 1;
+            assert_eq!(last_dirty(&bytes, 0, 0), Some(at), "{at}");
+            bytes[at / 2] = 3;
+            assert_eq!(last_dirty(&bytes, 0, 0), Some(at), "{at}");
+        }
+        let mut flash = [0xFFu8; 77];
+        assert_eq!(last_dirty(&flash, u64::MAX, 0xFF), None);
+        flash[70] = 0xFE;
+        assert_eq!(last_dirty(&flash, u64::MAX, 0xFF), Some(70));
+    }
+}
