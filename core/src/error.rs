@@ -66,6 +66,15 @@ pub enum CorruptionReason {
         /// End of the valid records found by the scan.
         scanned_end: u64,
     },
+    /// A sealed walfs segment holds a different number of records than its header says. (Only
+    /// checked for segments with the watermark flag: the Go original's recovery can leave a stale
+    /// count in a sealed header, SPEC §13.16.)
+    SealedCountMismatch {
+        /// Count recorded in the header.
+        header_count: u64,
+        /// Records found by the scan.
+        scanned_count: u64,
+    },
 }
 
 impl fmt::Display for CorruptionReason {
@@ -83,9 +92,7 @@ impl fmt::Display for CorruptionReason {
             CorruptionReason::LengthOutOfRange { length } => {
                 write!(f, "record length {length} reaches past the end of the data")
             }
-            CorruptionReason::Erased => {
-                f.write_str("erased bytes where a record must be")
-            }
+            CorruptionReason::Erased => f.write_str("erased bytes where a record must be"),
             CorruptionReason::BadHeaderCrc { stored, computed } => write!(
                 f,
                 "segment header CRC mismatch (stored {stored:08x}, computed {computed:08x})"
@@ -95,10 +102,16 @@ impl fmt::Display for CorruptionReason {
                 write!(f, "segment header magic {found:08x} is not 5557414c")
             }
             CorruptionReason::UnsupportedVersion { found } => {
-                write!(f, "segment format version {found} is not supported (only 1)")
+                write!(
+                    f,
+                    "segment format version {found} is not supported (only 1)"
+                )
             }
             CorruptionReason::BadWriteOffset { write_offset } => {
-                write!(f, "segment header write_offset {write_offset} is out of range")
+                write!(
+                    f,
+                    "segment header write_offset {write_offset} is out of range"
+                )
             }
             CorruptionReason::SealedEndMismatch {
                 header_end,
@@ -106,6 +119,13 @@ impl fmt::Display for CorruptionReason {
             } => write!(
                 f,
                 "sealed segment's records end at {scanned_end}, its header says {header_end}"
+            ),
+            CorruptionReason::SealedCountMismatch {
+                header_count,
+                scanned_count,
+            } => write!(
+                f,
+                "sealed segment holds {scanned_count} records, its header says {header_count}"
             ),
         }
     }
@@ -286,6 +306,7 @@ impl<E> Error<E> {
 }
 
 impl<E: RegionError> fmt::Display for Error<E> {
+    #[allow(clippy::too_many_lines, reason = "one message per variant")]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Region {

@@ -155,8 +155,11 @@ mod tests {
             }
         }
         let mut buf = Buf([0; 64], 0);
-        fmt::Write::write_fmt(&mut buf, format_args!("{}", Position::new(SegmentId(123), 456)))
-            .unwrap();
+        fmt::Write::write_fmt(
+            &mut buf,
+            format_args!("{}", Position::new(SegmentId(123), 456)),
+        )
+        .unwrap();
         assert_eq!(&buf.0[..buf.1], b"SegmentID=123, Offset=456");
     }
 }

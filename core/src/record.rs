@@ -42,7 +42,7 @@ pub fn inspect_frame<R: RegionRead>(
     limit: u64,
     check: CrcCheck,
 ) -> Result<FrameStatus, R::Error> {
-    debug_assert!(offset % FRAME_ALIGN as u64 == 0);
+    debug_assert!(offset.is_multiple_of(FRAME_ALIGN as u64));
     debug_assert!(offset + FRAME_OVERHEAD_LEN as u64 <= limit);
     let mut head = [0u8; FRAME_HEADER_LEN];
     read_small(region, offset, &mut head)?;
@@ -140,7 +140,7 @@ pub fn read_record<R: RegionRead>(
             capacity,
         });
     }
-    if offset % FRAME_ALIGN as u64 != 0 {
+    if !offset.is_multiple_of(FRAME_ALIGN as u64) {
         return Err(Error::NotARecordStart { segment, offset });
     }
     let end = end.min(capacity);

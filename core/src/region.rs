@@ -106,11 +106,6 @@ pub trait Region: RegionRead {
     }
 }
 
-const _: () = {
-    // The relations the segment code relies on: a granule must divide the frame alignment.
-    assert!(crate::format::FRAME_ALIGN % 8 == 0);
-};
-
 /// Error of a [`RamRegion`]: an access beyond the slice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RamRegionError {

@@ -188,7 +188,11 @@ fn frames_after<R: RegionRead>(
 }
 
 /// Offset just past the last byte of `from..limit` that is not erased (`from` if none).
-pub fn find_dirty_end<R: RegionRead>(region: &mut R, from: u64, limit: u64) -> Result<u64, R::Error> {
+pub fn find_dirty_end<R: RegionRead>(
+    region: &mut R,
+    from: u64,
+    limit: u64,
+) -> Result<u64, R::Error> {
     const CHUNK: u64 = 4096;
     let pattern = u64::from_le_bytes([R::ERASED_BYTE; 8]);
     let mut buf = [0u8; 256];

@@ -114,6 +114,10 @@ impl BatchAppend {
 
 /// One segment over a region.
 #[derive(Debug)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent facts about the segment, not a state machine"
+)]
 pub struct Segment<R: Region> {
     region: R,
     id: SegmentId,
@@ -134,7 +138,16 @@ pub struct Segment<R: Region> {
 }
 
 impl<R: Region> Segment<R> {
+    /// The medium's declared properties must fit the format: frames are 8-byte aligned and
+    /// multiples of 8 long, so a program granule must divide 8. Evaluated when a segment type is
+    /// instantiated, so a region that breaks it does not compile.
+    const MEDIUM_FITS_FORMAT: () = assert!(
+        R::PROGRAM_GRANULE > 0 && 8 % R::PROGRAM_GRANULE == 0,
+        "a region's PROGRAM_GRANULE must divide the 8-byte frame alignment"
+    );
+
     fn check_capacity(region: &R, id: SegmentId) -> Result<u64, R::Error> {
+        let () = Self::MEDIUM_FITS_FORMAT;
         let capacity = region.capacity();
         if !(SEGMENT_SIZE_MIN..=SEGMENT_SIZE_MAX).contains(&capacity) {
             return Err(Error::BadCapacity {
@@ -159,9 +172,7 @@ impl<R: Region> Segment<R> {
         region
             .write_at(0, &header.encode())
             .map_err(region_err(id, 0))?;
-        region
-            .persist(0..HEADER_END)
-            .map_err(region_err(id, 0))?;
+        region.persist(0..HEADER_END).map_err(region_err(id, 0))?;
         region.sync().map_err(region_err(id, 0))?;
         region.publish_end(HEADER_END);
         Ok(Segment {
@@ -199,20 +210,15 @@ impl<R: Region> Segment<R> {
             offset: 0,
             reason,
         })?;
-        if let Some(validator) = options.marker_validator {
-            if !validator(header.marker) {
-                return Err(Error::MarkerRejected {
-                    segment: id,
-                    marker: header.marker,
-                });
-            }
+        if let Some(validator) = options.marker_validator
+            && !validator(header.marker)
+        {
+            return Err(Error::MarkerRejected {
+                segment: id,
+                marker: header.marker,
+            });
         }
-        let corrupt_header = |reason| Error::Corrupt {
-            segment: id,
-            offset: 0,
-            reason,
-        };
-        let mut segment = Segment {
+        let segment = Segment {
             region,
             id,
             header,
@@ -225,80 +231,126 @@ impl<R: Region> Segment<R> {
             read_only: options.read_only,
             poisoned: None,
         };
+        if header.flags.is_sealed() {
+            segment.open_sealed(options, capacity)
+        } else {
+            segment.recover_unsealed(options, capacity)
+        }
+    }
+
+    fn corrupt_header(&self) -> impl FnOnce(CorruptionReason) -> Error<R::Error> {
+        let segment = self.id;
+        move |reason| Error::Corrupt {
+            segment,
+            offset: 0,
+            reason,
+        }
+    }
+
+    /// A sealed segment: its end and record count come from the header, or from a full scan
+    /// that must agree with it.
+    fn open_sealed(
+        mut self,
+        options: OpenOptions,
+        capacity: u64,
+    ) -> Result<(Self, OpenReport), R::Error> {
+        self.header
+            .check_write_offset(capacity)
+            .map_err(self.corrupt_header())?;
+        let end = self.header.write_offset;
+        self.sealed = true;
+        self.end = end;
+        self.durable_end = end;
+        self.record_count = self.header.entry_count;
         let mut report = OpenReport {
             scan: None,
             erased_stale: HEADER_END..HEADER_END,
         };
-        if header.flags.is_sealed() {
-            header.check_write_offset(capacity).map_err(corrupt_header)?;
-            let end = header.write_offset;
-            segment.sealed = true;
-            segment.end = end;
-            segment.durable_end = end;
-            segment.record_count = header.entry_count;
-            if options.verify_sealed {
-                let outcome = scan_segment(&mut segment.region, end, end, |_| {})
-                    .map_err(region_err(id, HEADER_END))?;
-                if let Some(damage) = outcome.damage() {
-                    return Err(Error::Corrupt {
-                        segment: id,
-                        offset: damage.offset,
-                        reason: damage.reason,
-                    });
-                }
-                if outcome.end != end {
-                    return Err(Error::Corrupt {
-                        segment: id,
-                        offset: outcome.end,
-                        reason: CorruptionReason::SealedEndMismatch {
-                            header_end: end,
-                            scanned_end: outcome.end,
-                        },
-                    });
-                }
-                segment.record_count = outcome.record_count;
-                report.scan = Some(outcome);
-            }
-            segment.region.publish_end(end);
-            return Ok((segment, report));
-        }
-
-        let watermark = if header.flags.has_watermark() {
-            header.check_write_offset(capacity).map_err(corrupt_header)?;
-            header.write_offset
-        } else {
-            HEADER_END
-        };
-        let outcome = scan_segment(&mut segment.region, capacity, watermark, |_| {})
-            .map_err(region_err(id, HEADER_END))?;
-        if let ScanStop::Corruption(damage) = &outcome.stop {
-            if options.repair == RepairPolicy::Refuse {
+        if options.verify_sealed {
+            let outcome = scan_segment(&mut self.region, end, end, |_| {})
+                .map_err(region_err(self.id, HEADER_END))?;
+            if let Some(damage) = outcome.damage() {
                 return Err(Error::Corrupt {
-                    segment: id,
+                    segment: self.id,
                     offset: damage.offset,
                     reason: damage.reason,
                 });
             }
+            if outcome.end != end {
+                return Err(Error::Corrupt {
+                    segment: self.id,
+                    offset: outcome.end,
+                    reason: CorruptionReason::SealedEndMismatch {
+                        header_end: end,
+                        scanned_end: outcome.end,
+                    },
+                });
+            }
+            if self.header.flags.has_watermark() && self.header.entry_count != outcome.record_count
+            {
+                return Err(self.corrupt_header()(
+                    CorruptionReason::SealedCountMismatch {
+                        header_count: self.header.entry_count,
+                        scanned_count: outcome.record_count,
+                    },
+                ));
+            }
+            self.record_count = outcome.record_count;
+            report.scan = Some(outcome);
         }
-        segment.end = outcome.end;
-        segment.record_count = outcome.record_count;
-        segment.durable_end = watermark.min(outcome.end);
+        self.region.publish_end(end);
+        Ok((self, report))
+    }
+
+    /// An unsealed segment: scan it against its watermark, refuse or repair corruption, cut a
+    /// torn tail and erase the stale bytes after the recovered end.
+    fn recover_unsealed(
+        mut self,
+        options: OpenOptions,
+        capacity: u64,
+    ) -> Result<(Self, OpenReport), R::Error> {
+        let watermark = if self.header.flags.has_watermark() {
+            self.header
+                .check_write_offset(capacity)
+                .map_err(self.corrupt_header())?;
+            self.header.write_offset
+        } else {
+            HEADER_END
+        };
+        let outcome = scan_segment(&mut self.region, capacity, watermark, |_| {})
+            .map_err(region_err(self.id, HEADER_END))?;
+        if let ScanStop::Corruption(damage) = &outcome.stop
+            && options.repair == RepairPolicy::Refuse
+        {
+            return Err(Error::Corrupt {
+                segment: self.id,
+                offset: damage.offset,
+                reason: damage.reason,
+            });
+        }
+        self.end = outcome.end;
+        self.record_count = outcome.record_count;
+        self.durable_end = watermark.min(outcome.end);
+        let mut erased_stale = outcome.end..outcome.end;
         if options.read_only {
             // Leave every byte as it is.
         } else if outcome.dirty_end > outcome.end {
             if R::OVERWRITE {
-                segment.erase_stale(outcome.end, outcome.dirty_end)?;
-                report.erased_stale = outcome.end..outcome.dirty_end;
+                self.erase_stale(outcome.end, outcome.dirty_end)?;
+                erased_stale.end = outcome.dirty_end;
             } else {
-                segment.appendable = false;
+                self.appendable = false;
             }
         } else if watermark > outcome.end {
             // Repaired corruption with nothing after it: still lower the watermark.
-            segment.lower_watermark(outcome.end)?;
+            self.lower_watermark(outcome.end)?;
         }
-        segment.region.publish_end(segment.end);
-        report.scan = Some(outcome);
-        Ok((segment, report))
+        self.region.publish_end(self.end);
+        let report = OpenReport {
+            scan: Some(outcome),
+            erased_stale,
+        };
+        Ok((self, report))
     }
 
     /// Durably erases stale bytes `from..to` after the end: first lowers the header watermark to
@@ -309,15 +361,21 @@ impl<R: Region> Segment<R> {
         debug_assert!(R::OVERWRITE);
         self.lower_watermark(from)?;
         let cut = (from + FRAME_HEADER_LEN as u64).min(to);
-        self.guard(|region| {
-            region.zero(from..cut)?;
-            region.persist(from..cut)
-        }, from)?;
+        self.guard(
+            |region| {
+                region.zero(from..cut)?;
+                region.persist(from..cut)
+            },
+            from,
+        )?;
         if cut < to {
-            self.guard(|region| {
-                region.zero(cut..to)?;
-                region.persist(cut..to)
-            }, cut)?;
+            self.guard(
+                |region| {
+                    region.zero(cut..to)?;
+                    region.persist(cut..to)
+                },
+                cut,
+            )?;
         }
         self.guard(Region::sync, from)
     }
@@ -538,7 +596,13 @@ impl<R: Region> Segment<R> {
 
     /// Reads and validates (CRC included) the record at `offset`.
     pub fn read(&mut self, offset: u64) -> Result<RecordFrame, R::Error> {
-        read_record(&mut self.region, self.id, offset, self.end, CrcCheck::Verify)
+        read_record(
+            &mut self.region,
+            self.id,
+            offset,
+            self.end,
+            CrcCheck::Verify,
+        )
     }
 
     /// The payload of a record as a zero-copy view, if the region offers one.
@@ -738,3 +802,6 @@ impl<R: Region> Segment<R> {
         self.region
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,6 +12,10 @@ pub fn splitmix64(state: &mut u64) -> u64 {
 
 /// The payload of record `index` for a fixture generated with `seed`, lengths in `min..=max`,
 /// unless `length_override` fixes the length.
+///
+/// # Panics
+///
+/// If the length does not fit in memory (fixture lengths are below 1 MiB).
 pub fn fixture_payload(
     seed: u64,
     index: u64,
@@ -41,6 +45,9 @@ mod tests {
         assert_eq!(splitmix64(&mut state), 0x7329_3223_5060_2724);
         let payload = fixture_payload(0x0101, 0, 0, 100, None);
         assert_eq!(payload.len(), 48);
-        assert_eq!(&payload[..8], &[0xeb, 0x7f, 0x2b, 0x3a, 0x2d, 0x2a, 0x19, 0x85]);
+        assert_eq!(
+            &payload[..8],
+            &[0xeb, 0x7f, 0x2b, 0x3a, 0x2d, 0x2a, 0x19, 0x85]
+        );
     }
 }

@@ -17,7 +17,11 @@ pub(super) fn available() -> bool {
     {
         true
     }
-    #[cfg(all(target_arch = "x86_64", not(target_feature = "sse4.2"), feature = "std"))]
+    #[cfg(all(
+        target_arch = "x86_64",
+        not(target_feature = "sse4.2"),
+        feature = "std"
+    ))]
     {
         std_detect_x86()
     }
@@ -30,7 +34,10 @@ pub(super) fn available() -> bool {
         std_detect_aarch64()
     }
     #[cfg(not(any(
-        all(target_arch = "x86_64", any(target_feature = "sse4.2", feature = "std")),
+        all(
+            target_arch = "x86_64",
+            any(target_feature = "sse4.2", feature = "std")
+        ),
         all(target_arch = "aarch64", any(target_feature = "crc", feature = "std")),
     )))]
     {
@@ -38,7 +45,11 @@ pub(super) fn available() -> bool {
     }
 }
 
-#[cfg(all(target_arch = "x86_64", not(target_feature = "sse4.2"), feature = "std"))]
+#[cfg(all(
+    target_arch = "x86_64",
+    not(target_feature = "sse4.2"),
+    feature = "std"
+))]
 fn std_detect_x86() -> bool {
     extern crate std;
     std::is_x86_feature_detected!("sse4.2")
@@ -84,6 +95,7 @@ fn update_sse42(register: u32, bytes: &[u8]) -> u32 {
         wide = _mm_crc32_u64(wide, u64::from_le_bytes(*word));
     }
     // The instruction leaves the 32-bit register zero-extended in the 64-bit value.
+    #[allow(clippy::cast_possible_truncation)]
     let mut register = wide as u32;
     for &byte in rest {
         register = _mm_crc32_u8(register, byte);

@@ -139,7 +139,9 @@ impl Default for Crc32c {
 
 impl core::fmt::Debug for Crc32c {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Crc32c").field("path", &self.path()).finish()
+        f.debug_struct("Crc32c")
+            .field("path", &self.path())
+            .finish()
     }
 }
 
@@ -165,8 +167,19 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "sse4.2"),
+        all(target_arch = "aarch64", target_feature = "crc")
+    ))]
+    fn compile_time_target_feature_selects_the_hardware_path() {
+        assert_eq!(CrcPath::best(), CrcPath::Hardware);
+        assert_eq!(Crc32c::new().path(), CrcPath::Hardware);
+    }
+
+    #[test]
     fn paths_agree_on_every_length_and_split() {
-        let data: [u8; 67] = core::array::from_fn(|i| (i as u8).wrapping_mul(151).wrapping_add(7));
+        let data: [u8; 67] =
+            core::array::from_fn(|i| u8::try_from(i).unwrap().wrapping_mul(151).wrapping_add(7));
         for len in 0..data.len() {
             for split in 0..=len {
                 let mut portable = Crc32c::with_path(CrcPath::Portable).unwrap();

@@ -37,7 +37,9 @@ pub fn record_crc(payload: &[u8]) -> u32 {
 #[inline]
 fn length_bytes(payload: &[u8]) -> [u8; 4] {
     // Callers check that the payload fits a segment, which bounds it far below u32::MAX.
-    u32::try_from(payload.len()).unwrap_or(u32::MAX).to_le_bytes()
+    u32::try_from(payload.len())
+        .unwrap_or(u32::MAX)
+        .to_le_bytes()
 }
 
 /// A validated frame found in a segment: where it is and how long its payload is.
@@ -134,8 +136,13 @@ mod tests {
 
     #[test]
     fn frame_len_matches_spec_table() {
-        for (n, frame, padding) in [(0, 16, 0), (1, 24, 7), (8, 24, 0), (11, 32, 5), (1024, 1040, 0)]
-        {
+        for (n, frame, padding) in [
+            (0, 16, 0),
+            (1, 24, 7),
+            (8, 24, 0),
+            (11, 32, 5),
+            (1024, 1040, 0),
+        ] {
             assert_eq!(frame_len(n), frame);
             assert_eq!(frame_len(n) - 16 - n, padding);
         }

@@ -190,9 +190,11 @@ impl SegmentHeader {
         let offset = self.write_offset;
         if offset < HEADER_LEN as u64
             || offset > capacity.min(SEGMENT_SIZE_MAX)
-            || offset % FRAME_ALIGN as u64 != 0
+            || !offset.is_multiple_of(FRAME_ALIGN as u64)
         {
-            return Err(CorruptionReason::BadWriteOffset { write_offset: offset });
+            return Err(CorruptionReason::BadWriteOffset {
+                write_offset: offset,
+            });
         }
         Ok(())
     }
@@ -250,7 +252,10 @@ mod tests {
             let bytes = h.encode();
             [bytes[56], bytes[57], bytes[58], bytes[59]]
         };
-        assert_eq!(crc_bytes(SegmentHeader::new(T, 0)), [0xee, 0x70, 0x17, 0xa3]);
+        assert_eq!(
+            crc_bytes(SegmentHeader::new(T, 0)),
+            [0xee, 0x70, 0x17, 0xa3]
+        );
         assert_eq!(crc_bytes(after_write(0)), [0x6a, 0xd5, 0xdb, 0x25]);
         assert_eq!(crc_bytes(after_write(1)), [0x5a, 0x01, 0xaa, 0x14]);
         let seal = |mut h: SegmentHeader| {

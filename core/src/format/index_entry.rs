@@ -54,7 +54,7 @@ impl IndexEntry {
     /// at or after the header, on an 8-byte boundary, and its frame ends at or before `end`.
     pub fn is_plausible(&self, end: u64) -> bool {
         self.offset >= HEADER_LEN as u64
-            && self.offset % 8 == 0
+            && self.offset.is_multiple_of(8)
             && self
                 .offset
                 .checked_add(self.frame().frame_len())

@@ -26,8 +26,8 @@ pub mod header;
 pub mod index_entry;
 
 pub use frame::{
-    FRAME_ALIGN, FRAME_HEADER_LEN, FRAME_OVERHEAD_LEN, RecordFrame, TRAILER, TRAILER_LEN,
-    align8, encode_frame, encode_frame_header, encode_frame_suffix, frame_len, record_crc,
+    FRAME_ALIGN, FRAME_HEADER_LEN, FRAME_OVERHEAD_LEN, RecordFrame, TRAILER, TRAILER_LEN, align8,
+    encode_frame, encode_frame_header, encode_frame_suffix, frame_len, record_crc,
 };
 pub use header::{HEADER_LEN, MAGIC, SegmentFlags, SegmentHeader, VERSION};
 pub use index_entry::{INDEX_ENTRY_LEN, IndexEntry};
@@ -60,9 +60,12 @@ pub const fn max_payload_len(capacity: u64) -> Option<u64> {
 }
 
 const _: () = {
-    assert!(HEADER_LEN % FRAME_ALIGN == 0, "records start aligned after the header");
+    assert!(
+        HEADER_LEN.is_multiple_of(FRAME_ALIGN),
+        "records start aligned after the header"
+    );
     assert!(FRAME_OVERHEAD_LEN == FRAME_HEADER_LEN + TRAILER_LEN);
-    assert!(FRAME_OVERHEAD_LEN % FRAME_ALIGN == 0);
+    assert!(FRAME_OVERHEAD_LEN.is_multiple_of(FRAME_ALIGN));
     assert!(TRAILER_LEN == 8);
     assert!(INDEX_ENTRY_LEN == 16);
     assert!(SEGMENT_SIZE_DEFAULT <= SEGMENT_SIZE_MAX);
@@ -87,6 +90,6 @@ mod tests {
             assert!(HEADER_LEN as u64 + frame_len(max + 1) > capacity);
         }
         let max = max_payload_len(SEGMENT_SIZE_MAX).unwrap();
-        assert!(max <= u64::from(u32::MAX));
+        assert!(u32::try_from(max).is_ok());
     }
 }

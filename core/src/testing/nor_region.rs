@@ -37,7 +37,10 @@ impl fmt::Display for NorRegionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             NorRegionError::OutOfBounds { offset, len } => {
-                write!(f, "flash access of {len} bytes at {offset} is out of bounds")
+                write!(
+                    f,
+                    "flash access of {len} bytes at {offset} is out of bounds"
+                )
             }
             NorRegionError::NotErased { offset } => {
                 write!(f, "flash byte at {offset} is not erased")
@@ -154,7 +157,11 @@ impl Region for NorRegion<'_> {
         let range = self.range(offset, data.len())?;
         self.writes += 1;
         let current = &self.bytes[range.clone()];
-        if let Some(at) = current.iter().zip(data).position(|(&old, &new)| old & new != new) {
+        if let Some(at) = current
+            .iter()
+            .zip(data)
+            .position(|(&old, &new)| old & new != new)
+        {
             return Err(NorRegionError::NotErased {
                 offset: offset + at as u64,
             });

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every check of the walfs workspace, the same ones CI runs, and installs what they need.
+# Usage: scripts/test-all.sh        (from anywhere inside the repository)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain: thumbv7em target, nightly Miri"
+rustup target add thumbv7em-none-eabihf >/dev/null
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  rustup toolchain install nightly --profile minimal >/dev/null
+fi
+rustup +nightly component add miri rust-src >/dev/null
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "walfs-core builds for a Cortex-M4 without std or alloc"
+cargo build -p walfs-core --target thumbv7em-none-eabihf --no-default-features
+
+step "docs (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
+step "Miri: walfs-core's tests"
+MIRIFLAGS="${MIRIFLAGS:--Zmiri-strict-provenance}" cargo +nightly miri test -p walfs-core
+
+step "Miri: the hardware CRC-32C path (SSE4.2 intrinsics, the core's only unsafe code)"
+RUSTFLAGS="-C target-feature=+sse4.2" CARGO_TARGET_DIR=target/miri-sse42 \
+  cargo +nightly miri test -p walfs-core --lib crc
+
+step "tests: unit, Go fixtures, property tests"
+cargo test --workspace
