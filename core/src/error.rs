@@ -227,6 +227,11 @@ pub enum Error<E> {
         /// The log index given.
         found: u64,
     },
+    /// The segment's log indexes reached `u64::MAX`: no later record can carry the next one.
+    LogIndexOverflow {
+        /// Segment written to.
+        segment: SegmentId,
+    },
     /// Truncation asked to keep more records than the segment holds.
     TruncateBeyondEnd {
         /// Segment addressed.
@@ -265,7 +270,8 @@ pub enum Error<E> {
         segment: SegmentId,
     },
     /// The operation needs to overwrite bytes, which this medium cannot do without an erase
-    /// (NOR flash): truncation, and appends after a torn tail.
+    /// (NOR flash): truncation. (A torn NOR segment refuses appends with
+    /// [`Error::SegmentFull`], so the owner rotates to a fresh one.)
     NeedsOverwrite {
         /// Segment addressed.
         segment: SegmentId,
@@ -287,6 +293,7 @@ impl<E> Error<E> {
             | Error::NotARecordStart { segment, .. }
             | Error::NoRecord { segment, .. }
             | Error::LogIndexMismatch { segment, .. }
+            | Error::LogIndexOverflow { segment }
             | Error::TruncateBeyondEnd { segment, .. }
             | Error::MarkerRejected { segment, .. }
             | Error::BadCapacity { segment, .. }
@@ -381,6 +388,9 @@ impl<E: RegionError> fmt::Display for Error<E> {
                 f,
                 "segment {segment}: log index {found} does not continue the segment (expected {expected})"
             ),
+            Error::LogIndexOverflow { segment } => {
+                write!(f, "segment {segment}: log indexes would pass u64::MAX")
+            }
             Error::TruncateBeyondEnd {
                 segment,
                 keep,

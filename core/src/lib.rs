@@ -65,4 +65,6 @@ pub use position::{Position, SegmentId};
 pub use record::CrcCheck;
 pub use region::{RamRegion, RamRegionError, Region, RegionError, RegionErrorKind, RegionRead};
 pub use scan::{Damage, FramesAfter, ScanOutcome, ScanStop, scan_segment};
-pub use segment::{BatchAppend, OpenOptions, OpenReport, RepairPolicy, Segment, SegmentInit};
+pub use segment::{
+    BatchAppend, NextLogIndex, OpenOptions, OpenReport, RepairPolicy, Segment, SegmentInit,
+};

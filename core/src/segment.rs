@@ -84,6 +84,31 @@ pub struct OpenReport {
     pub erased_stale: Range<u64>,
 }
 
+/// The log index the next record of a segment must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextLogIndex {
+    /// The segment is empty and its first log index is not fixed: any log index (or 0, none).
+    Any,
+    /// The segment's records carry no log index: the next must carry none (0).
+    Unindexed,
+    /// The next record must carry exactly this log index (SPEC §13.6: contiguous runs).
+    Exactly(u64),
+    /// The segment's run reached `u64::MAX`: no further record can be appended to it.
+    Exhausted,
+}
+
+impl NextLogIndex {
+    /// A log index the next record can carry (0 where none is needed), or `None` when the run
+    /// is exhausted.
+    pub fn accepted(self) -> Option<u64> {
+        match self {
+            NextLogIndex::Any | NextLogIndex::Unindexed => Some(0),
+            NextLogIndex::Exactly(next) => Some(next),
+            NextLogIndex::Exhausted => None,
+        }
+    }
+}
+
 /// How many records a batch append wrote, and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchAppend {
@@ -163,7 +188,12 @@ impl<R: Region> Segment<R> {
     /// The region must read as erased past the header (a new file, an erased flash partition);
     /// bytes left there from an earlier use could be taken for records by a later recovery.
     pub fn create(mut region: R, id: SegmentId, init: SegmentInit) -> Result<Self, R::Error> {
-        Self::check_capacity(&region, id)?;
+        let capacity = Self::check_capacity(&region, id)?;
+        debug_assert!(
+            crate::scan::find_dirty_end(&mut region, HEADER_END, capacity)
+                .is_ok_and(|dirty_end| dirty_end == HEADER_END),
+            "Segment::create needs a region that is erased past the header"
+        );
         let mut header = SegmentHeader::new(init.created_at, init.marker);
         header.first_log_index = init.first_log_index;
         if R::OVERWRITE {
@@ -440,28 +470,45 @@ impl<R: Region> Segment<R> {
         Ok(())
     }
 
-    /// The log index the next record must carry, or `None` when any is accepted (an empty
-    /// segment whose first log index is not fixed yet).
-    pub fn expected_log_index(&self) -> Option<u64> {
+    /// What log index the next record must carry.
+    pub fn expected_log_index(&self) -> NextLogIndex {
         let first = self.header.first_log_index;
-        if self.record_count == 0 && first == 0 {
-            None
-        } else if first == 0 {
-            Some(0)
+        if first == 0 {
+            if self.record_count == 0 {
+                NextLogIndex::Any
+            } else {
+                NextLogIndex::Unindexed
+            }
         } else {
-            Some(first + self.record_count)
+            match first.checked_add(self.record_count) {
+                Some(next) => NextLogIndex::Exactly(next),
+                None => NextLogIndex::Exhausted,
+            }
         }
     }
 
-    fn check_log_index(&self, log_index: u64) -> Result<(), R::Error> {
-        match self.expected_log_index() {
-            Some(expected) if expected != log_index => Err(Error::LogIndexMismatch {
+    /// Checks that records `0..count` of a batch can carry `log_index`, `log_index + 1`, ...
+    fn check_log_index(&self, log_index: u64, count: usize) -> Result<(), R::Error> {
+        let expected = match self.expected_log_index() {
+            NextLogIndex::Any => log_index,
+            NextLogIndex::Unindexed => 0,
+            NextLogIndex::Exactly(next) => next,
+            NextLogIndex::Exhausted => {
+                return Err(Error::LogIndexOverflow { segment: self.id });
+            }
+        };
+        if expected != log_index {
+            return Err(Error::LogIndexMismatch {
                 segment: self.id,
                 expected,
                 found: log_index,
-            }),
-            _ => Ok(()),
+            });
         }
+        // The last record of the batch carries log_index + count - 1.
+        if log_index != 0 && log_index.checked_add(count as u64 - 1).is_none() {
+            return Err(Error::LogIndexOverflow { segment: self.id });
+        }
+        Ok(())
     }
 
     fn check_payload_len(&self, batch_index: usize, payload_len: u64) -> Result<(), R::Error> {
@@ -517,7 +564,7 @@ impl<R: Region> Segment<R> {
     pub fn append(&mut self, payload: &[u8], log_index: u64) -> Result<u64, R::Error> {
         self.check_writable()?;
         self.check_payload_len(0, payload.len() as u64)?;
-        self.check_log_index(log_index)?;
+        self.check_log_index(log_index, 1)?;
         let offset = self.end;
         let needed = frame_len(payload.len() as u64);
         if !self.appendable || offset + needed > self.region.capacity() {
@@ -557,7 +604,7 @@ impl<R: Region> Segment<R> {
         for (batch_index, payload) in payloads.iter().enumerate() {
             self.check_payload_len(batch_index, payload.as_ref().len() as u64)?;
         }
-        self.check_log_index(first_log_index)?;
+        self.check_log_index(first_log_index, payloads.len())?;
         let capacity = self.region.capacity();
         let mut planned_end = start_offset;
         let mut written = 0usize;

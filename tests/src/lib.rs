@@ -3,3 +3,8 @@
 //! `tests/`; this library holds what they share.
 
 pub mod payload;
+
+/// The README's code examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

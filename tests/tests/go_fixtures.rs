@@ -16,9 +16,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use walfs_core::format::{INDEX_ENTRY_LEN, record_crc};
 use walfs_core::{
-    CorruptionReason, CursorStep, Error, IndexEntry, OpenOptions, OpenReport, Position, RamRegion,
-    RamRegionError, ScanOutcome, ScanStop, Segment, SegmentCursor, SegmentFlags, SegmentHeader,
-    SegmentId, scan_segment,
+    CorruptionReason, CursorStep, Error, IndexEntry, NextLogIndex, OpenOptions, OpenReport,
+    Position, RamRegion, RamRegionError, ScanOutcome, ScanStop, Segment, SegmentCursor,
+    SegmentFlags, SegmentHeader, SegmentId, scan_segment,
 };
 use walfs_tests::payload::fixture_payload;
 
@@ -426,7 +426,7 @@ fn read_wal(case: &Case, options: OpenOptions) -> WalRead {
         }
     }
     let segment = &mut segments[last];
-    let log_index = segment.expected_log_index().unwrap_or(0);
+    let log_index = segment.expected_log_index().accepted().unwrap_or(0);
     let probe = segment
         .append(b"probe", log_index)
         .map(|offset| segment.position(offset));
@@ -1229,7 +1229,7 @@ fn unsealed_earlier_segment_case_scans_segment_1_to_all_221_records() {
     assert_eq!(scan.stop, ScanStop::CleanEnd);
     assert_eq!((scan.end, scan.record_count), (65432, 221));
     assert_eq!(segment.first_log_index(), 1);
-    assert_eq!(segment.expected_log_index(), Some(222));
+    assert_eq!(segment.expected_log_index(), NextLogIndex::Exactly(222));
     // Sealing it (as the Go open does) with 03's timestamp gives 03's segment 1 byte for byte.
     let base = Case::load("03-batch-logindex");
     let base_bytes = base.segment(1);

@@ -2,7 +2,7 @@
 //!
 //! Two implementations give identical results:
 //! - the portable path, the `crc` crate with a slice-by-16 table, on every target;
-//! - the hardware path ([`hw`]): the SSE4.2 `crc32` instruction on `x86_64` and the CRC extension
+//! - the hardware path (module `hw`): the SSE4.2 `crc32` instruction on `x86_64` and the CRC extension
 //!   on `aarch64`. It is chosen at compile time when the target enables the feature
 //!   (`-C target-cpu=native`, or a target that implies it), and at run time with the `std` feature.
 //!

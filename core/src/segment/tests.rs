@@ -231,7 +231,7 @@ fn empty_batch_writes_nothing() {
 fn log_indexes_must_be_contiguous_and_nothing_is_written_otherwise() {
     let mut bytes = [0u8; 1024];
     let mut segment = create(&mut bytes);
-    assert_eq!(segment.expected_log_index(), None);
+    assert_eq!(segment.expected_log_index(), NextLogIndex::Any);
     segment.append(b"a", 101).unwrap();
     assert_eq!(segment.first_log_index(), 101);
     segment.append(b"b", 102).unwrap();
@@ -245,11 +245,39 @@ fn log_indexes_must_be_contiguous_and_nothing_is_written_otherwise() {
     assert_eq!(segment.end(), end);
     let batch = segment.append_batch(&[b"c", b"d"], 103).unwrap();
     assert_eq!(batch.written, 2);
-    assert_eq!(segment.expected_log_index(), Some(105));
+    assert_eq!(segment.expected_log_index(), NextLogIndex::Exactly(105));
     segment.sync(T).unwrap();
     let (segment, _) = open(&mut bytes);
     assert_eq!(segment.first_log_index(), 101);
-    assert_eq!(segment.expected_log_index(), Some(105));
+    assert_eq!(segment.expected_log_index(), NextLogIndex::Exactly(105));
+}
+
+#[test]
+fn log_index_run_ending_at_u64_max_refuses_further_records() {
+    let mut bytes = [0u8; 512];
+    let mut segment = Segment::create(
+        RamRegion::new(&mut bytes),
+        ID,
+        SegmentInit {
+            first_log_index: u64::MAX - 1,
+            ..init()
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        segment.append_batch(&[b"a", b"b", b"c"], u64::MAX - 1),
+        Err(Error::LogIndexOverflow { .. })
+    ));
+    assert_eq!(segment.end(), 64);
+    segment.append_batch(&[b"a", b"b"], u64::MAX - 1).unwrap();
+    assert_eq!(segment.expected_log_index(), NextLogIndex::Exhausted);
+    assert_eq!(segment.expected_log_index().accepted(), None);
+    for index in [0, 1, u64::MAX] {
+        assert!(matches!(
+            segment.append(b"c", index),
+            Err(Error::LogIndexOverflow { .. })
+        ));
+    }
 }
 
 #[test]
@@ -279,7 +307,7 @@ fn failed_batch_does_not_set_the_first_log_index() {
         Err(Error::RecordTooLarge { .. })
     ));
     assert_eq!(segment.first_log_index(), 0);
-    assert_eq!(segment.expected_log_index(), None);
+    assert_eq!(segment.expected_log_index(), NextLogIndex::Any);
 }
 
 #[test]
@@ -531,7 +559,7 @@ fn truncated_records_never_come_back() {
     segment.truncate_to(5, T + 1).unwrap();
     assert_eq!(segment.record_count(), 5);
     assert_eq!(segment.end(), 64 + 5 * 56);
-    assert_eq!(segment.expected_log_index(), Some(6));
+    assert_eq!(segment.expected_log_index(), NextLogIndex::Exactly(6));
     for i in 5..20u64 {
         segment.append(&payload(100 + i as usize), i + 1).unwrap();
     }
@@ -891,7 +919,7 @@ fn nor_region_segment_appends_reopens_and_never_overwrites() {
         Segment::open(NorRegion::existing(&mut flash), ID, OpenOptions::default()).unwrap();
     assert_eq!(report.scan.unwrap().stop, ScanStop::CleanEnd);
     assert_eq!(segment.record_count(), 3);
-    assert_eq!(segment.expected_log_index(), Some(13));
+    assert_eq!(segment.expected_log_index(), NextLogIndex::Exactly(13));
     let mut buf = [0u8; 8];
     let frame = segment.read(64).unwrap();
     assert_eq!(
