@@ -106,6 +106,14 @@ pub trait Region: RegionRead {
     }
 }
 
+/// The `usize` range of an access of `len` bytes at `offset` in a slice of `slice_len` bytes,
+/// or `None` if it does not fit.
+pub(crate) fn slice_range(slice_len: usize, offset: u64, len: usize) -> Option<Range<usize>> {
+    let start = usize::try_from(offset).ok()?;
+    let end = start.checked_add(len)?;
+    (end <= slice_len).then_some(start..end)
+}
+
 /// Error of a [`RamRegion`]: an access beyond the slice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RamRegionError {
@@ -162,17 +170,11 @@ impl<'a> RamRegion<'a> {
     }
 
     fn range(&self, offset: u64, len: usize) -> Result<Range<usize>, RamRegionError> {
-        let error = RamRegionError {
+        slice_range(self.bytes.len(), offset, len).ok_or(RamRegionError {
             offset,
             len: len as u64,
             capacity: self.bytes.len() as u64,
-        };
-        let start = usize::try_from(offset).map_err(|_| error)?;
-        let end = start.checked_add(len).ok_or(error)?;
-        if end > self.bytes.len() {
-            return Err(error);
-        }
-        Ok(start..end)
+        })
     }
 }
 

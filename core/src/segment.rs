@@ -205,7 +205,12 @@ impl<R: Region> Segment<R> {
         region.persist(0..HEADER_END).map_err(region_err(id, 0))?;
         region.sync().map_err(region_err(id, 0))?;
         region.publish_end(HEADER_END);
-        Ok(Segment {
+        Ok(Self::empty(region, id, header, false))
+    }
+
+    /// A segment with no records yet, before recovery fills in its state.
+    fn empty(region: R, id: SegmentId, header: SegmentHeader, read_only: bool) -> Self {
+        Segment {
             region,
             id,
             header,
@@ -215,9 +220,9 @@ impl<R: Region> Segment<R> {
             header_dirty: false,
             sealed: false,
             appendable: true,
-            read_only: false,
+            read_only,
             poisoned: None,
-        })
+        }
     }
 
     /// Opens a segment: decodes its header, validates the marker, and recovers the end.
@@ -248,19 +253,7 @@ impl<R: Region> Segment<R> {
                 marker: header.marker,
             });
         }
-        let segment = Segment {
-            region,
-            id,
-            header,
-            end: HEADER_END,
-            record_count: 0,
-            durable_end: HEADER_END,
-            header_dirty: false,
-            sealed: false,
-            appendable: true,
-            read_only: options.read_only,
-            poisoned: None,
-        };
+        let segment = Self::empty(region, id, header, options.read_only);
         if header.flags.is_sealed() {
             segment.open_sealed(options, capacity)
         } else {

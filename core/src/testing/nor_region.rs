@@ -122,16 +122,12 @@ impl<'a> NorRegion<'a> {
     }
 
     fn range(&self, offset: u64, len: usize) -> Result<core::ops::Range<usize>, NorRegionError> {
-        let error = NorRegionError::OutOfBounds {
-            offset,
-            len: len as u64,
-        };
-        let start = usize::try_from(offset).map_err(|_| error)?;
-        let end = start.checked_add(len).ok_or(error)?;
-        if end > self.bytes.len() {
-            return Err(error);
-        }
-        Ok(start..end)
+        crate::region::slice_range(self.bytes.len(), offset, len).ok_or(
+            NorRegionError::OutOfBounds {
+                offset,
+                len: len as u64,
+            },
+        )
     }
 }
 
