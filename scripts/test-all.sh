@@ -19,14 +19,15 @@ cargo fmt --all -- --check
 step "clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "walfs-core builds for a Cortex-M4 without std or alloc"
+step "walfs-core builds for a Cortex-M4 without std or alloc, and with alloc"
 cargo build -p walfs-core --target thumbv7em-none-eabihf --no-default-features
+cargo build -p walfs-core --target thumbv7em-none-eabihf --no-default-features --features alloc
 
 step "docs (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 step "Miri: walfs-core's tests"
-MIRIFLAGS="${MIRIFLAGS:--Zmiri-strict-provenance}" cargo +nightly miri test -p walfs-core
+MIRIFLAGS="${MIRIFLAGS:--Zmiri-strict-provenance}" cargo +nightly miri test -p walfs-core --features alloc
 
 step "Miri: the hardware CRC-32C path (SSE4.2 intrinsics, the core's only unsafe code)"
 RUSTFLAGS="-C target-feature=+sse4.2" CARGO_TARGET_DIR=target/miri-sse42 \

@@ -269,6 +269,46 @@ pub enum Error<E> {
         /// Segment addressed.
         segment: SegmentId,
     },
+    /// An operation of the storage (the directory of segments) failed.
+    #[cfg(feature = "alloc")]
+    Storage {
+        /// What the storage was doing.
+        op: crate::storage::StorageOp,
+        /// The segment concerned, if the operation concerns one.
+        segment: Option<SegmentId>,
+        /// The storage's error.
+        source: E,
+    },
+    /// No segment with this id exists (any more).
+    NoSuchSegment {
+        /// The id asked for.
+        segment: SegmentId,
+    },
+    /// Segment ids are exhausted (`u32::MAX` reached).
+    SegmentIdOverflow {
+        /// The last segment.
+        segment: SegmentId,
+    },
+    /// Only the oldest segment can be removed (the log stays a contiguous run of segments), and
+    /// never the active one.
+    NotRemovable {
+        /// The segment asked for.
+        segment: SegmentId,
+    },
+    /// The log index is beyond the last one written.
+    LogIndexNotYetAvailable {
+        /// The log index asked for.
+        requested: u64,
+        /// The last log index written (0 = none).
+        last: u64,
+    },
+    /// The log index was removed by retention or lies before the first one kept.
+    LogIndexTruncated {
+        /// The log index asked for.
+        requested: u64,
+        /// The first log index still available.
+        first: u64,
+    },
     /// The operation needs to overwrite bytes, which this medium cannot do without an erase
     /// (NOR flash): truncation. (A torn NOR segment refuses appends with
     /// [`Error::SegmentFull`], so the owner rotates to a fresh one.)
@@ -279,9 +319,9 @@ pub enum Error<E> {
 }
 
 impl<E> Error<E> {
-    /// The segment the error is about.
-    pub fn segment(&self) -> SegmentId {
-        match *self {
+    /// The segment the error is about, if it concerns one.
+    pub fn segment(&self) -> Option<SegmentId> {
+        Some(match *self {
             Error::Region { segment, .. }
             | Error::Corrupt { segment, .. }
             | Error::RecordTooLarge { segment, .. }
@@ -299,8 +339,14 @@ impl<E> Error<E> {
             | Error::BadCapacity { segment, .. }
             | Error::BufferTooSmall { segment, .. }
             | Error::ReadOnly { segment }
+            | Error::NoSuchSegment { segment }
+            | Error::SegmentIdOverflow { segment }
+            | Error::NotRemovable { segment }
             | Error::NeedsOverwrite { segment } => segment,
-        }
+            #[cfg(feature = "alloc")]
+            Error::Storage { segment, .. } => return segment,
+            Error::LogIndexNotYetAvailable { .. } | Error::LogIndexTruncated { .. } => return None,
+        })
     }
 
     /// The corruption reason, if this error reports damaged bytes.
@@ -418,6 +464,34 @@ impl<E: RegionError> fmt::Display for Error<E> {
             Error::ReadOnly { segment } => {
                 write!(f, "segment {segment} was opened read-only")
             }
+            #[cfg(feature = "alloc")]
+            Error::Storage {
+                op,
+                segment: Some(segment),
+                source,
+            } => write!(f, "segment {segment}: storage {op:?} failed: {source}"),
+            #[cfg(feature = "alloc")]
+            Error::Storage {
+                op,
+                segment: None,
+                source,
+            } => write!(f, "storage {op:?} failed: {source}"),
+            Error::NoSuchSegment { segment } => write!(f, "segment {segment} does not exist"),
+            Error::SegmentIdOverflow { segment } => {
+                write!(f, "segment {segment}: no segment id follows it")
+            }
+            Error::NotRemovable { segment } => write!(
+                f,
+                "segment {segment} cannot be removed: only the oldest sealed segment can"
+            ),
+            Error::LogIndexNotYetAvailable { requested, last } => write!(
+                f,
+                "log index {requested} not yet available (last written: {last})"
+            ),
+            Error::LogIndexTruncated { requested, first } => write!(
+                f,
+                "log index {requested} truncated (first available: {first})"
+            ),
             Error::NeedsOverwrite { segment } => write!(
                 f,
                 "segment {segment}: the medium cannot overwrite written bytes without an erase"
@@ -430,6 +504,8 @@ impl<E: RegionError + 'static> core::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             Error::Region { source, .. } => source.as_error(),
+            #[cfg(feature = "alloc")]
+            Error::Storage { source, .. } => source.as_error(),
             _ => None,
         }
     }
@@ -450,6 +526,8 @@ pub(crate) fn region_err<E>(segment: SegmentId, offset: u64) -> impl FnOnce(E) -
 pub(crate) fn kind_of<E: RegionError>(error: &Error<E>) -> RegionErrorKind {
     match error {
         Error::Region { source, .. } => source.kind(),
+        #[cfg(feature = "alloc")]
+        Error::Storage { source, .. } => source.kind(),
         _ => RegionErrorKind::Other,
     }
 }

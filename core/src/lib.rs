@@ -36,13 +36,19 @@
 //!
 //! | feature | effect |
 //! | --- | --- |
-//! | `std` | run-time CPU detection for the hardware CRC-32C path (otherwise it is chosen from the compile-time target features) |
-//! | `_test` | semver-exempt test helpers: [`testing::NorRegion`] |
+//! | `alloc` | the multi-segment WAL engine ([`wal::WalEngine`]) over the [`storage::Storage`] trait |
+//! | `std` | `alloc`, plus run-time CPU detection for the hardware CRC-32C path (otherwise it is chosen from the compile-time target features) |
+//! | `_test` | semver-exempt test helpers: [`testing::NorRegion`] (and `nor_flash::mock` with `embedded-storage`) |
+//! | `embedded-storage` | `nor_flash::NorFlashRegion`: a region over any `embedded_storage::nor_flash::NorFlash` partition |
+//! | `crc-table-1` | portable CRC-32C with a 1 KiB table instead of slice-by-16's 16 KiB (for small flash) |
+//! | `crc-no-table` | portable CRC-32C bit by bit, no table (smallest, slowest; wins over `crc-table-1`) |
 //!
 //! Without features the crate needs neither `std` nor an allocator.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(any(test, feature = "alloc"))]
+extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
@@ -50,13 +56,19 @@ pub mod crc;
 pub mod cursor;
 pub mod error;
 pub mod format;
+#[cfg(feature = "embedded-storage")]
+pub mod nor_flash;
 pub mod position;
 pub mod record;
 pub mod region;
 pub mod scan;
 pub mod segment;
+#[cfg(feature = "alloc")]
+pub mod storage;
 #[cfg(any(test, feature = "_test"))]
 pub mod testing;
+#[cfg(feature = "alloc")]
+pub mod wal;
 
 pub use cursor::{CursorStep, PublishedEnd, SegmentCursor};
 pub use error::{CorruptionReason, Error};

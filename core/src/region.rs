@@ -104,6 +104,14 @@ pub trait Region: RegionRead {
     fn publish_end(&mut self, end: u64) {
         let _ = end;
     }
+
+    /// Tells concurrent readers whether the segment is sealed (an atomic store with Release
+    /// ordering in the std backend). Sealing publishes `true` after the final end is published,
+    /// so a reader that loads "sealed" first and the end second knows the end is final; truncation
+    /// publishes `false` before lowering the end.
+    fn publish_sealed(&mut self, sealed: bool) {
+        let _ = sealed;
+    }
 }
 
 /// The `usize` range of an access of `len` bytes at `offset` in a slice of `slice_len` bytes,

@@ -233,9 +233,21 @@ impl<R: Region> Segment<R> {
     /// damage below the durable watermark fails the open with [`Error::Corrupt`] unless
     /// [`OpenOptions::repair`] says to cut there.
     pub fn open(
+        region: R,
+        id: SegmentId,
+        options: OpenOptions,
+    ) -> Result<(Self, OpenReport), R::Error> {
+        Self::open_visiting(region, id, options, |_| {})
+    }
+
+    /// [`Segment::open`], calling `visit` for every record the recovery scan finds (in order), so
+    /// a caller that needs the record offsets does not scan twice. `visit` is not called for a
+    /// sealed segment that is not scanned.
+    pub fn open_visiting(
         mut region: R,
         id: SegmentId,
         options: OpenOptions,
+        visit: impl FnMut(RecordFrame),
     ) -> Result<(Self, OpenReport), R::Error> {
         let capacity = Self::check_capacity(&region, id)?;
         let mut bytes = [0u8; HEADER_LEN];
@@ -255,9 +267,9 @@ impl<R: Region> Segment<R> {
         }
         let segment = Self::empty(region, id, header, options.read_only);
         if header.flags.is_sealed() {
-            segment.open_sealed(options, capacity)
+            segment.open_sealed(options, capacity, visit)
         } else {
-            segment.recover_unsealed(options, capacity)
+            segment.recover_unsealed(options, capacity, visit)
         }
     }
 
@@ -276,6 +288,7 @@ impl<R: Region> Segment<R> {
         mut self,
         options: OpenOptions,
         capacity: u64,
+        visit: impl FnMut(RecordFrame),
     ) -> Result<(Self, OpenReport), R::Error> {
         self.header
             .check_write_offset(capacity)
@@ -290,7 +303,7 @@ impl<R: Region> Segment<R> {
             erased_stale: HEADER_END..HEADER_END,
         };
         if options.verify_sealed {
-            let outcome = scan_segment(&mut self.region, end, end, |_| {})
+            let outcome = scan_segment(&mut self.region, end, end, visit)
                 .map_err(region_err(self.id, HEADER_END))?;
             if let Some(damage) = outcome.damage() {
                 return Err(Error::Corrupt {
@@ -322,6 +335,7 @@ impl<R: Region> Segment<R> {
             report.scan = Some(outcome);
         }
         self.region.publish_end(end);
+        self.region.publish_sealed(true);
         Ok((self, report))
     }
 
@@ -331,6 +345,7 @@ impl<R: Region> Segment<R> {
         mut self,
         options: OpenOptions,
         capacity: u64,
+        visit: impl FnMut(RecordFrame),
     ) -> Result<(Self, OpenReport), R::Error> {
         let watermark = if self.header.flags.has_watermark() {
             self.header
@@ -340,7 +355,7 @@ impl<R: Region> Segment<R> {
         } else {
             HEADER_END
         };
-        let outcome = scan_segment(&mut self.region, capacity, watermark, |_| {})
+        let outcome = scan_segment(&mut self.region, capacity, watermark, visit)
             .map_err(region_err(self.id, HEADER_END))?;
         if let ScanStop::Corruption(damage) = &outcome.stop
             && options.repair == RepairPolicy::Refuse
@@ -708,6 +723,7 @@ impl<R: Region> Segment<R> {
         }
         self.sync(now)?;
         self.sealed = true;
+        self.region.publish_sealed(true);
         if R::OVERWRITE {
             self.header.flags = self.header.flags.sealed();
             self.header.write_offset = self.end;
@@ -724,7 +740,9 @@ impl<R: Region> Segment<R> {
     /// Keeps the first `keep` records and erases everything after them, in a crash-safe order:
     /// 1. the header is made unsealed with its watermark lowered to the new end, and persisted;
     /// 2. the frame header at the new end is zeroed and persisted: this is the cut;
-    /// 3. the rest of the old data is zeroed and persisted, then the region is synced.
+    /// 3. the rest of the old data is zeroed and persisted, then the region is synced;
+    /// 4. the new end is recorded as the durable watermark (with the watermark flag) and the header
+    ///    is persisted and synced.
     ///
     /// A crash before step 2 recovers every old record; after it, exactly `keep` records. No
     /// truncated record can come back, however many records are written afterwards (SPEC §13.2).
@@ -747,10 +765,11 @@ impl<R: Region> Segment<R> {
             new_end = frame.next_offset();
         }
         let old_end = self.end;
+        self.sealed = false;
+        self.region.publish_sealed(false);
         self.end = new_end;
         self.record_count = keep;
         self.region.publish_end(new_end);
-        self.sealed = false;
         self.header.flags = self.header.flags.unsealed();
         self.header.write_offset = self.header.write_offset.min(new_end);
         self.header.entry_count = keep.min(self.header.entry_count);
@@ -764,10 +783,28 @@ impl<R: Region> Segment<R> {
         self.durable_end = self.durable_end.min(new_end);
         if old_end > new_end {
             self.erase_stale(new_end, old_end)?;
-        } else {
-            self.guard(Region::sync, 0)?;
         }
+        // Everything below the new end is durable now (the region was synced after the cut, or
+        // is synced here): record it as the watermark, which also marks a segment written by the
+        // Go original as ours, so recovery applies walfs' rules to it from now on.
+        self.guard(Region::sync, 0)?;
+        self.durable_end = new_end;
+        self.header.write_offset = new_end;
+        self.header.entry_count = keep;
+        self.header.flags = SegmentFlags(self.header.flags.0 | SegmentFlags::WATERMARK);
+        self.write_header()?;
+        self.guard(|region| region.persist(0..HEADER_END), 0)?;
+        self.guard(Region::sync, 0)?;
+        self.header_dirty = false;
         Ok(())
+    }
+
+    /// Sets the record count of a sealed segment whose count was not scanned, from a validated
+    /// index file (the Go original can leave a stale count in a sealed header, SPEC §13.16).
+    #[cfg(feature = "alloc")]
+    pub(crate) fn set_sealed_record_count(&mut self, record_count: u64) {
+        debug_assert!(self.sealed);
+        self.record_count = record_count;
     }
 
     /// The segment id.

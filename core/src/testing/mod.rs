@@ -1,5 +1,9 @@
 //! Test helpers, semver-exempt (feature `_test`): regions that behave like other media.
 
+#[cfg(feature = "alloc")]
+mod mem_storage;
 mod nor_region;
 
+#[cfg(feature = "alloc")]
+pub use mem_storage::{MemError, MemFaults, MemRegion, MemStorage};
 pub use nor_region::{NorRegion, NorRegionError};

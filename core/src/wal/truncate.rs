@@ -1,0 +1,108 @@
+//! Truncation after a log index, in the one order that never resurrects a record
+//! (SPEC §13.2, §13.11):
+//!
+//! 1. the target segment (the one holding the last record kept) is cut with
+//!    [`Segment::truncate_to`](crate::Segment::truncate_to): its header becomes unsealed with the
+//!    lowered watermark, the cut is persisted, the stale tail erased, the new end recorded as its
+//!    durable watermark;
+//! 2. the segments after it are removed, highest id first;
+//! 3. the directory is synced.
+//!
+//! A crash before step 1 is durable leaves the log as it was. After it, recovery finds an
+//! unsealed walfs segment followed by others, which only an interrupted truncation can leave
+//! behind, and removes those leftovers: the log is the truncated one. No step leaves the WAL
+//! without an active segment: the target becomes the active segment, and ids are not reused
+//! from 1.
+
+use alloc::vec::Vec;
+
+use super::{WalEngine, storage_err};
+use crate::error::{Error, Result};
+use crate::position::SegmentId;
+use crate::storage::{Storage, StorageOp};
+
+impl<S: Storage> WalEngine<S> {
+    /// Removes every record with a log index above `log_index`. `truncate_after(0)` removes
+    /// every record of the WAL.
+    ///
+    /// Errors: [`Error::LogIndexNotYetAvailable`] if `log_index` is beyond the last index
+    /// written; [`Error::LogIndexTruncated`] if it lies before the first index still present
+    /// minus one (those records are gone already).
+    pub fn truncate_after(&mut self, log_index: u64) -> Result<(), S::Error> {
+        self.check_changeable()?;
+        let (target, keep) = self.truncation_target(log_index)?;
+        let result = self.truncate_at(target, keep);
+        self.note_failure(result)
+    }
+
+    /// The segment that keeps the last record, and how many of its records it keeps.
+    fn truncation_target(&self, log_index: u64) -> Result<(SegmentId, u64), S::Error> {
+        let first_segment = *self.segments.keys().next().ok_or(Error::NoSuchSegment {
+            segment: self.active,
+        })?;
+        if log_index == 0 {
+            return Ok((first_segment, 0));
+        }
+        let Some((first, last)) = self.log_index_bounds() else {
+            return Err(Error::LogIndexNotYetAvailable {
+                requested: log_index,
+                last: 0,
+            });
+        };
+        if log_index > last {
+            return Err(Error::LogIndexNotYetAvailable {
+                requested: log_index,
+                last,
+            });
+        }
+        if log_index + 1 < first {
+            return Err(Error::LogIndexTruncated {
+                requested: log_index,
+                first,
+            });
+        }
+        for (&id, slot) in self.segments.iter().rev() {
+            let segment_first = slot.segment.first_log_index();
+            if segment_first == 0 || slot.records.is_empty() {
+                continue;
+            }
+            if segment_first <= log_index + 1 {
+                return Ok((id, log_index + 1 - segment_first));
+            }
+        }
+        Err(Error::LogIndexTruncated {
+            requested: log_index,
+            first,
+        })
+    }
+
+    fn truncate_at(&mut self, target: SegmentId, keep: u64) -> Result<(), S::Error> {
+        let now = self.now();
+        let slot = self
+            .segments
+            .get_mut(&target)
+            .ok_or(Error::NoSuchSegment { segment: target })?;
+        slot.segment.truncate_to(keep, now)?;
+        slot.records
+            .truncate(usize::try_from(keep).unwrap_or(usize::MAX));
+        let later: Vec<SegmentId> = self
+            .segments
+            .range(target.next().unwrap_or(target)..)
+            .map(|(&id, _)| id)
+            .filter(|&id| id > target)
+            .collect();
+        for &id in later.iter().rev() {
+            self.storage
+                .remove_segment(id)
+                .map_err(storage_err(StorageOp::Remove, Some(id)))?;
+            self.segments.remove(&id);
+        }
+        self.active = target;
+        if !later.is_empty() {
+            self.storage
+                .sync_dir()
+                .map_err(storage_err(StorageOp::SyncDir, None))?;
+        }
+        Ok(())
+    }
+}

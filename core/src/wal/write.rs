@@ -1,0 +1,197 @@
+//! Appending: single records, batches across segments, rotation, and sync.
+//!
+//! Rotation, in crash-safe order: the active segment is sealed (synced, then its SEALED header
+//! made durable), its index file is replaced, the next segment is created with a durable header,
+//! and the directory is synced. A crash between any two steps recovers to the old segment sealed
+//! and last, which recovery follows with a new active segment, or to both segments (§13.12,
+//! §13.18).
+
+use alloc::vec::Vec;
+
+use super::{WalEngine, storage_err};
+use crate::error::{Error, Result};
+use crate::format::{frame_len, max_payload_len};
+use crate::position::{Position, SegmentId};
+use crate::segment::NextLogIndex;
+use crate::storage::{Storage, StorageOp};
+
+impl<S: Storage> WalEngine<S> {
+    /// The log index the next record must carry: `Some(n)` once a record carries one (the run
+    /// continues at `n`; records without an index are refused from then on), `None` before
+    /// (any index starts the run, and 0 appends a record without one).
+    pub fn next_log_index(&self) -> Option<u64> {
+        self.last_log_index().map(|last| last + 1)
+    }
+
+    /// Checks a log index (or the first of a batch of `count`) against the WAL's run.
+    fn check_log_index(&self, log_index: u64, count: usize) -> Result<(), S::Error> {
+        let Some(last) = self.last_log_index() else {
+            return Ok(());
+        };
+        let expected = last.checked_add(1).ok_or(Error::LogIndexOverflow {
+            segment: self.active,
+        })?;
+        if log_index != expected {
+            return Err(Error::LogIndexMismatch {
+                segment: self.active,
+                expected,
+                found: log_index,
+            });
+        }
+        if log_index.checked_add(count as u64 - 1).is_none() {
+            return Err(Error::LogIndexOverflow {
+                segment: self.active,
+            });
+        }
+        Ok(())
+    }
+
+    /// The largest payload a record of the active segment can have.
+    fn check_payload_len(&self, batch_index: usize, payload_len: u64) -> Result<(), S::Error> {
+        let capacity = self.options.segment_size;
+        let max = max_payload_len(capacity).unwrap_or(0);
+        if payload_len > max {
+            return Err(Error::RecordTooLarge {
+                segment: self.active,
+                batch_index,
+                payload_len,
+                max_payload_len: max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the active segment must be rotated before a record with `log_index` goes in.
+    fn must_rotate_for(&self, payload_len: u64, log_index: u64) -> bool {
+        let Some(slot) = self.segments.get(&self.active) else {
+            return true;
+        };
+        let segment = &slot.segment;
+        if segment.is_sealed() || !segment.fits(payload_len) {
+            return true;
+        }
+        // A segment holds one contiguous run of indexes, or none: a run that starts (or a
+        // record without index after one) needs a segment of its own.
+        match segment.expected_log_index() {
+            NextLogIndex::Any => false,
+            NextLogIndex::Unindexed => log_index != 0,
+            NextLogIndex::Exactly(next) => next != log_index,
+            NextLogIndex::Exhausted => true,
+        }
+    }
+
+    /// Appends one record and returns its position. `log_index` is 0 for none; otherwise it must
+    /// continue the WAL's run ([`WalEngine::next_log_index`]). Rotates first when the record does
+    /// not fit. Durable after the next [`WalEngine::sync`].
+    pub fn append(&mut self, payload: &[u8], log_index: u64) -> Result<Position, S::Error> {
+        self.check_changeable()?;
+        let payload_len = payload.len() as u64;
+        self.check_payload_len(0, payload_len)?;
+        self.check_log_index(log_index, 1)?;
+        if self.must_rotate_for(payload_len, log_index) {
+            let result = self.rotate_locked();
+            self.note_failure(result)?;
+        }
+        let id = self.active;
+        let result = self.active_slot()?.segment.append(payload, log_index);
+        let offset = self.note_failure(result)?;
+        let slot = self.active_slot()?;
+        slot.push(crate::format::RecordFrame {
+            offset,
+            payload_len: u32::try_from(payload_len).unwrap_or(u32::MAX),
+        });
+        Ok(Position::new(id, offset))
+    }
+
+    /// Appends a batch, rotating as needed, and pushes the position of each record written to
+    /// `positions`, in order. `first_log_index` is the log index of `payloads[0]` (0 = none); the
+    /// others follow contiguously.
+    ///
+    /// Every payload is checked before anything is written (too large, log index). A batch that
+    /// spans segments is not atomic: if a rotation or a write fails half-way, the records already
+    /// written stay (their positions are in `positions`) and the error is returned.
+    pub fn append_batch<P: AsRef<[u8]>>(
+        &mut self,
+        payloads: &[P],
+        first_log_index: u64,
+        positions: &mut Vec<Position>,
+    ) -> Result<(), S::Error> {
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        self.check_changeable()?;
+        for (batch_index, payload) in payloads.iter().enumerate() {
+            self.check_payload_len(batch_index, payload.as_ref().len() as u64)?;
+        }
+        self.check_log_index(first_log_index, payloads.len())?;
+        let mut done = 0;
+        while done < payloads.len() {
+            let log_index = if first_log_index == 0 {
+                0
+            } else {
+                first_log_index + done as u64
+            };
+            let first_len = payloads[done].as_ref().len() as u64;
+            if self.must_rotate_for(first_len, log_index) {
+                let result = self.rotate_locked();
+                self.note_failure(result)?;
+            }
+            let id = self.active;
+            let rest = &payloads[done..];
+            let result = self.active_slot()?.segment.append_batch(rest, log_index);
+            let batch = self.note_failure(result)?;
+            let slot = self.active_slot()?;
+            let mut offset = batch.start_offset;
+            for payload in &rest[..batch.written] {
+                let payload_len = payload.as_ref().len() as u64;
+                slot.push(crate::format::RecordFrame {
+                    offset,
+                    payload_len: u32::try_from(payload_len).unwrap_or(u32::MAX),
+                });
+                positions.push(Position::new(id, offset));
+                offset += frame_len(payload_len);
+            }
+            done += batch.written;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment and starts the next one; returns the new active id.
+    pub fn rotate(&mut self) -> Result<SegmentId, S::Error> {
+        self.check_changeable()?;
+        let result = self.rotate_locked();
+        self.note_failure(result)?;
+        Ok(self.active)
+    }
+
+    fn rotate_locked(&mut self) -> Result<(), S::Error> {
+        let old = self.active;
+        let next = self.next_id()?;
+        if self
+            .segments
+            .get(&old)
+            .is_some_and(|slot| !slot.segment.is_sealed())
+        {
+            self.seal_slot(old)?;
+        }
+        self.create_slot(next)?;
+        self.storage
+            .sync_dir()
+            .map_err(storage_err(StorageOp::SyncDir, Some(next)))
+    }
+
+    /// Makes every record appended so far durable.
+    pub fn sync(&mut self) -> Result<(), S::Error> {
+        self.check_changeable()?;
+        let now = self.now();
+        let result = self.active_slot()?.segment.sync(now);
+        self.note_failure(result)
+    }
+
+    pub(super) fn active_slot(&mut self) -> Result<&mut super::Slot<S::Region>, S::Error> {
+        let active = self.active;
+        self.segments
+            .get_mut(&active)
+            .ok_or(Error::NoSuchSegment { segment: active })
+    }
+}
