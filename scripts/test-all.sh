@@ -16,6 +16,12 @@ rustup +nightly component add miri rust-src >/dev/null
 step "format"
 cargo fmt --all -- --check
 
+step "walfs takes its sync types from its loom facade (std-backend/src/sync.rs) only"
+if grep -rn "std::sync::" std-backend/src --include=*.rs | grep -v "^std-backend/src/sync.rs:"; then
+  echo "std::sync used outside std-backend/src/sync.rs" >&2
+  exit 1
+fi
+
 step "clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 

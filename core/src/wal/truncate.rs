@@ -35,8 +35,9 @@ impl<S: Storage> WalEngine<S> {
         self.note_failure(result)
     }
 
-    /// The segment that keeps the last record, and how many of its records it keeps.
-    fn truncation_target(&self, log_index: u64) -> Result<(SegmentId, u64), S::Error> {
+    /// The segment that keeps the last record after `truncate_after(log_index)`, and how many of
+    /// its records it keeps.
+    pub fn truncation_target(&self, log_index: u64) -> Result<(SegmentId, u64), S::Error> {
         let first_segment = *self.segments.keys().next().ok_or(Error::NoSuchSegment {
             segment: self.active,
         })?;

@@ -1,0 +1,283 @@
+//! `FsStorage`: a WAL directory on a Linux file system, implementing walfs-core's `Storage`.
+//!
+//! - Segment files are named `<id, 9 digits at least><ext>` (`000000001.wal`); only canonical
+//!   names are segments (`1.wal` or `foo.wal` are left alone, never mapped onto a canonical file,
+//!   SPEC §13.27). The extension is used literally.
+//! - A new segment's space is reserved with `fallocate(2)` so a full disk fails the rotation,
+//!   never a store into the mapping (SIGBUS, §13.3), then its pages are prefaulted.
+//! - Existing segments are mapped with the size they have: never resized (§13.14).
+//! - Index files are replaced atomically: written to a temporary file, `fsync`ed, renamed over
+//!   the old one; errors are returned (§13.8). Temporary files left by a crash are removed when
+//!   the directory is opened.
+//! - The directory is locked with `flock(2)` (`LOCK_EX | LOCK_NB`) on the directory itself: a
+//!   second writer fails at once with [`Error::Locked`](crate::Error::Locked) (§13.5). A
+//!   read-only storage takes no lock and changes nothing.
+//! - `sync_dir` is `fsync(2)` of the directory: the engine calls it after every create, rename
+//!   and remove that must be durable.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use walfs_core::SegmentId;
+use walfs_core::storage::Storage;
+
+use crate::error::{Error, FsError};
+use crate::mmap::{MmapRegion, SharedMap};
+
+/// A WAL directory.
+#[derive(Debug)]
+pub struct FsStorage {
+    dir: PathBuf,
+    /// The directory, open for `fsync` and holding the lock.
+    dir_file: File,
+    ext: String,
+    read_only: bool,
+    temp_counter: u64,
+}
+
+impl FsStorage {
+    /// Opens (creating it if needed, mode 0755) and locks the directory `dir` whose segment files
+    /// end with `ext` (".wal" in the Go original). With `read_only`, nothing is created or
+    /// locked.
+    pub fn open(dir: impl AsRef<Path>, ext: &str, read_only: bool) -> Result<Self, Error> {
+        let dir = dir.as_ref().to_path_buf();
+        if !read_only {
+            fs::create_dir_all(&dir)
+                .map_err(|e| Error::Dir(FsError::io("create WAL directory", e).at(&dir)))?;
+        }
+        let dir_file = File::open(&dir)
+            .map_err(|e| Error::Dir(FsError::io("open WAL directory", e).at(&dir)))?;
+        if !read_only {
+            match rustix::fs::flock(
+                &dir_file,
+                rustix::fs::FlockOperation::NonBlockingLockExclusive,
+            ) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::WOULDBLOCK) => return Err(Error::Locked { dir }),
+                Err(e) => {
+                    return Err(Error::Dir(
+                        FsError::io("lock WAL directory", e.into()).at(&dir),
+                    ));
+                }
+            }
+        }
+        let storage = FsStorage {
+            dir,
+            dir_file,
+            ext: ext.to_owned(),
+            read_only,
+            temp_counter: 0,
+        };
+        if !read_only {
+            storage.remove_stale_temp_files()?;
+        }
+        Ok(storage)
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The segment file extension.
+    pub fn ext(&self) -> &str {
+        &self.ext
+    }
+
+    /// The path of segment `id`'s file.
+    pub fn segment_path(&self, id: SegmentId) -> PathBuf {
+        self.dir.join(segment_file_name(id, &self.ext))
+    }
+
+    /// The path of segment `id`'s index file.
+    pub fn index_path(&self, id: SegmentId) -> PathBuf {
+        self.dir
+            .join(format!("{}.idx", segment_file_name(id, &self.ext)))
+    }
+
+    fn remove_stale_temp_files(&self) -> Result<(), Error> {
+        let entries = fs::read_dir(&self.dir)
+            .map_err(|e| Error::Dir(FsError::io("list WAL directory", e).at(&self.dir)))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.contains(".idx.tmp") && name.ends_with(".walfs") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The canonical file name of segment `id`: at least 9 digits, then the extension.
+pub fn segment_file_name(id: SegmentId, ext: &str) -> String {
+    format!("{:09}{ext}", id.0)
+}
+
+/// The segment id of a canonical segment file name, if it is one.
+pub fn parse_segment_file_name(name: &str, ext: &str) -> Option<SegmentId> {
+    let stem = name.strip_suffix(ext)?;
+    if stem.is_empty() || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let id: u32 = stem.parse().ok()?;
+    (segment_file_name(SegmentId(id), ext) == name).then_some(SegmentId(id))
+}
+
+impl Storage for FsStorage {
+    type Error = FsError;
+    type Region = MmapRegion;
+
+    fn list_segments(&mut self) -> Result<Vec<SegmentId>, FsError> {
+        let entries = fs::read_dir(&self.dir)
+            .map_err(|e| FsError::io("list WAL directory", e).at(&self.dir))?;
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| FsError::io("list WAL directory", e).at(&self.dir))?;
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+            if let (true, Some(name)) = (is_file, entry.file_name().to_str())
+                && let Some(id) = parse_segment_file_name(name, &self.ext)
+            {
+                ids.push(id);
+            }
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    fn create_segment(&mut self, id: SegmentId, capacity: u64) -> Result<MmapRegion, FsError> {
+        let path = self.segment_path(id);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(|e| FsError::io("create segment", e).at(&path))?;
+        let reserve =
+            rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, capacity);
+        match reserve {
+            Ok(()) => {}
+            Err(rustix::io::Errno::OPNOTSUPP) => file
+                .set_len(capacity)
+                .map_err(|e| FsError::io("size segment", e).at(&path))?,
+            Err(e) => {
+                let _ = fs::remove_file(&path);
+                return Err(FsError::io("reserve segment space", e.into()).at(&path));
+            }
+        }
+        let shared = SharedMap::map(file, true).map_err(|e| e.at(&path))?;
+        shared.populate();
+        Ok(MmapRegion::new(shared))
+    }
+
+    fn open_segment(&mut self, id: SegmentId) -> Result<MmapRegion, FsError> {
+        let path = self.segment_path(id);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(!self.read_only)
+            .open(&path)
+            .map_err(|e| FsError::io("open segment", e).at(&path))?;
+        let shared = SharedMap::map(file, !self.read_only).map_err(|e| e.at(&path))?;
+        Ok(MmapRegion::new(shared))
+    }
+
+    fn remove_segment(&mut self, id: SegmentId) -> Result<(), FsError> {
+        for path in [self.index_path(id), self.segment_path(id)] {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(FsError::io("remove segment", e).at(&path)),
+            }
+        }
+        Ok(())
+    }
+
+    fn read_index(&mut self, id: SegmentId, out: &mut Vec<u8>) -> Result<bool, FsError> {
+        let path = self.index_path(id);
+        out.clear();
+        match File::open(&path) {
+            Ok(mut file) => {
+                std::io::Read::read_to_end(&mut file, out)
+                    .map_err(|e| FsError::io("read index file", e).at(&path))?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(FsError::io("open index file", e).at(&path)),
+        }
+    }
+
+    fn write_index(&mut self, id: SegmentId, bytes: &[u8]) -> Result<(), FsError> {
+        let path = self.index_path(id);
+        self.temp_counter += 1;
+        let temp = self.dir.join(format!(
+            "{}.idx.tmp{}-{}.walfs",
+            segment_file_name(id, &self.ext),
+            std::process::id(),
+            self.temp_counter
+        ));
+        let result = (|| {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temp)
+                .map_err(|e| FsError::io("create index file", e).at(&temp))?;
+            file.write_all(bytes)
+                .map_err(|e| FsError::io("write index file", e).at(&temp))?;
+            file.sync_all()
+                .map_err(|e| FsError::io("fsync index file", e).at(&temp))?;
+            fs::rename(&temp, &path).map_err(|e| FsError::io("rename index file", e).at(&path))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        result
+    }
+
+    fn sync_dir(&mut self) -> Result<(), FsError> {
+        rustix::fs::fsync(&self.dir_file)
+            .map_err(|e| FsError::io("fsync WAL directory", e.into()).at(&self.dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_canonical_names_are_segments() {
+        assert_eq!(
+            parse_segment_file_name("000000001.wal", ".wal"),
+            Some(SegmentId(1))
+        );
+        assert_eq!(
+            parse_segment_file_name("1000000000.wal", ".wal"),
+            Some(SegmentId(1_000_000_000))
+        );
+        assert_eq!(
+            parse_segment_file_name("000000000.wal", ".wal"),
+            Some(SegmentId(0))
+        );
+        for name in [
+            "1.wal",
+            "foo.wal",
+            "123abc.wal",
+            "!!invalid.wal",
+            "000000001.wal.idx",
+            "+00000001.wal",
+            "000000001.log",
+            "99999999999.wal",
+        ] {
+            assert_eq!(parse_segment_file_name(name, ".wal"), None, "{name}");
+        }
+        assert_eq!(segment_file_name(SegmentId(42), ".wal"), "000000042.wal");
+        assert_eq!(
+            segment_file_name(SegmentId(7), "%d.x"),
+            "000000007%d.x",
+            "the extension is literal"
+        );
+    }
+}

@@ -1,0 +1,404 @@
+//! Memory-mapped segment files: the writer's [`MmapRegion`], and the readers' pinned views and [`RecordView`]s over
+//! one shared mapping.
+//!
+//! # Safety
+//!
+//! This module and the hardware CRC of walfs-core are the only places with `unsafe`. Here it
+//! turns the mapping's pointer into slices (readers, and the writer's own reads) and copies bytes
+//! into it (the writer). The mapping is a `MmapRaw`: memmap2 hands out only a pointer, no
+//! references, so every slice's validity rests on the protocol below, which the code enforces
+//! at run time rather than assuming it of callers:
+//!
+//! 1. **Lifetime.** Every handle holds an `Arc<SharedMap>`, and a slice borrows its handle, so the
+//!    mapping outlives every slice. It is unmapped when the last handle is dropped.
+//! 2. **Publication.** The writer stores the bytes of records first, then the new end with
+//!    `Release` (`published_end`). A reader loads the end with `Acquire` and slices only record
+//!    bytes, `64..end`. Appends write at or above `high_water`, the highest end ever published,
+//!    so they never touch bytes a reader may be looking at.
+//! 3. **Pins and exclusive access.** A reader pins the mapping (`pins += 1`) before it slices and
+//!    unpins when the slice (or the record view built from it) is dropped. A write that reaches
+//!    below `high_water` (truncation, which zeroes records readers may have seen) needs exclusive
+//!    access: the `EXCLUSIVE` bit, set by a compare-exchange from zero pins. While it is set no
+//!    pin can be taken, so no slice of the bytes being changed exists. `write_at` refuses such a
+//!    write without exclusive access (an error, never a race). Ending exclusive access lowers
+//!    `high_water` to the published end.
+//! 4. **Header.** Readers never slice below offset 64; the writer rewrites the header in place.
+//!
+//! The writer is a single thread at a time (`&mut self`), so writes never race writes.
+
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::ops::Range;
+
+use memmap2::{Advice, MmapOptions, MmapRaw};
+use walfs_core::format::HEADER_LEN;
+use walfs_core::region::{Region, RegionErrorKind, RegionRead};
+
+use crate::error::FsError;
+use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
+
+const HEADER_END: u64 = HEADER_LEN as u64;
+/// The `pins` bit that marks exclusive access.
+const EXCLUSIVE: u64 = 1 << 63;
+
+/// One mapped segment file, shared by its writer and readers.
+#[derive(Debug)]
+pub(crate) struct SharedMap {
+    map: MmapRaw,
+    file: File,
+    len: u64,
+    writable: bool,
+    /// End of the data readers may read (Release by the writer, Acquire by readers).
+    published_end: AtomicU64,
+    /// The highest end published since the last exclusive access.
+    high_water: AtomicU64,
+    sealed: AtomicBool,
+    /// Readers holding slices, plus the `EXCLUSIVE` bit.
+    pins: AtomicU64,
+    /// Bumped by every exclusive access (truncation); [`REMOVED`] once the segment is removed.
+    /// Readers compare it to tell that their position may no longer be a record start.
+    epoch: AtomicU64,
+    /// `(epoch, end)` of the last truncations: the epoch each began and the end it cut to.
+    cuts: Mutex<Vec<(u64, u64)>>,
+}
+
+/// How many truncations of one segment a reader can miss and still be told precisely whether
+/// it was cut; a reader that missed more is told its position is gone.
+const CUTS_KEPT: usize = 16;
+
+/// The epoch of a segment that was removed from the log.
+pub(crate) const REMOVED: u64 = u64::MAX;
+
+impl SharedMap {
+    /// Maps `file` (whole) read-write, or read-only.
+    pub(crate) fn map(file: File, writable: bool) -> Result<Self, FsError> {
+        let len = file
+            .metadata()
+            .map_err(|e| FsError::io("stat segment", e))?
+            .len();
+        let map = if writable {
+            MmapOptions::new().map_raw(&file)
+        } else {
+            MmapOptions::new().map_raw_read_only(&file)
+        }
+        .map_err(|e| FsError::io("map segment", e))?;
+        Ok(SharedMap {
+            map,
+            file,
+            len,
+            writable,
+            published_end: AtomicU64::new(0),
+            high_water: AtomicU64::new(0),
+            sealed: AtomicBool::new(false),
+            pins: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+            cuts: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Faults every page in writable, so the first append to each page does not pay a page fault
+    /// (`MADV_POPULATE_WRITE`, Linux 5.14+; ignored where unsupported).
+    pub(crate) fn populate(&self) {
+        let _ = self.map.advise(Advice::PopulateWrite);
+    }
+
+    /// The published state, sealed flag first (see `walfs_core::cursor`).
+    pub(crate) fn published(&self) -> walfs_core::PublishedEnd {
+        let sealed = self.sealed.load(Ordering::Acquire);
+        let end = self.published_end.load(Ordering::Acquire);
+        walfs_core::PublishedEnd { sealed, end }
+    }
+
+    fn range(&self, range: &Range<u64>) -> Option<(usize, usize)> {
+        if range.start > range.end || range.end > self.len {
+            return None;
+        }
+        let start = usize::try_from(range.start).ok()?;
+        let len = usize::try_from(range.end - range.start).ok()?;
+        Some((start, len))
+    }
+
+    /// Takes a pin, unless a writer has exclusive access.
+    pub(crate) fn pin(&self) -> bool {
+        let previous = self.pins.fetch_add(1, Ordering::Acquire);
+        if previous & EXCLUSIVE != 0 {
+            self.pins.fetch_sub(1, Ordering::Release);
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn unpin(&self) {
+        self.pins.fetch_sub(1, Ordering::Release);
+    }
+
+    /// Takes exclusive access if no reader holds a pin.
+    pub(crate) fn try_exclusive(&self) -> bool {
+        self.pins
+            .compare_exchange(0, EXCLUSIVE, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Ends exclusive access: only bytes below the published end can be seen from now on.
+    pub(crate) fn end_exclusive(&self) {
+        let end = self.published_end.load(Ordering::Relaxed);
+        self.high_water.store(end, Ordering::Relaxed);
+        let epoch = self.epoch.load(Ordering::Relaxed);
+        if epoch != REMOVED {
+            {
+                let mut cuts = crate::sync::lock(&self.cuts);
+                if cuts.len() == CUTS_KEPT {
+                    cuts.remove(0);
+                }
+                cuts.push((epoch, end));
+            }
+            self.epoch.store(epoch + 1, Ordering::Release);
+        }
+        self.pins.store(0, Ordering::Release);
+    }
+
+    /// Whether a reader that last saw epoch `seen` and stands at `offset` lost its position: a
+    /// truncation since then cut the segment below it.
+    pub(crate) fn cut_below(&self, seen: u64, offset: u64) -> bool {
+        let cuts = crate::sync::lock(&self.cuts);
+        if cuts.first().is_none_or(|&(oldest, _)| oldest > seen) {
+            // Missed more truncations than are remembered: assume the worst.
+            return self.epoch.load(Ordering::Acquire) != seen;
+        }
+        cuts.iter()
+            .any(|&(epoch, end)| epoch >= seen && end < offset)
+    }
+
+    /// The truncation epoch (see `epoch`).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Marks the segment removed from the log: readers still holding it get an error.
+    pub(crate) fn mark_removed(&self) {
+        self.epoch.store(REMOVED, Ordering::Release);
+    }
+
+    /// A slice of record bytes below the published end, for a reader holding a pin.
+    fn reader_slice(&self, range: Range<u64>) -> Option<&[u8]> {
+        if range.start < HEADER_END || range.end > self.published_end.load(Ordering::Acquire) {
+            return None;
+        }
+        let (start, len) = self.range(&range)?;
+        let data = self.map.as_ptr().wrapping_add(start);
+        // SAFETY: the range lies inside the mapping (checked by `range`), which lives as long as
+        // `self` (rule 1). It is below the published end loaded with Acquire, so the writer's
+        // stores of these bytes happened before (rule 2), and while the caller holds its pin no
+        // write below `high_water` can start (rule 3); appends write above it. The bytes are
+        // therefore initialised and not mutated while the slice lives.
+        Some(unsafe { std::slice::from_raw_parts(data, len) })
+    }
+}
+
+/// The writer's handle on a segment: the [`Region`] the engine's `Segment` writes through.
+#[derive(Debug)]
+pub struct MmapRegion {
+    shared: Arc<SharedMap>,
+}
+
+impl MmapRegion {
+    pub(crate) fn new(shared: SharedMap) -> Self {
+        MmapRegion {
+            shared: Arc::new(shared),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<SharedMap> {
+        &self.shared
+    }
+
+    /// A slice for the writer itself. The writer is the only thread that writes, and it holds
+    /// `&self` here, so no write is in progress; readers only read.
+    fn writer_slice(&self, range: Range<u64>) -> Option<&[u8]> {
+        let (start, len) = self.shared.range(&range)?;
+        let data = self.shared.map.as_ptr().wrapping_add(start);
+        // SAFETY: in bounds (checked), mapping alive (rule 1). Only the writer writes, and it
+        // cannot while this shared borrow of its handle lives; concurrent readers only read.
+        Some(unsafe { std::slice::from_raw_parts(data, len) })
+    }
+}
+
+impl RegionRead for MmapRegion {
+    type Error = FsError;
+
+    fn capacity(&self) -> u64 {
+        self.shared.len
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), FsError> {
+        let range = offset..offset.saturating_add(buf.len() as u64);
+        let bytes = self
+            .writer_slice(range)
+            .ok_or(FsError::kind(RegionErrorKind::OutOfBounds, "read segment"))?;
+        buf.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn bytes(&self, range: Range<u64>) -> Option<&[u8]> {
+        self.writer_slice(range)
+    }
+}
+
+impl Region for MmapRegion {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), FsError> {
+        let shared = &self.shared;
+        if !shared.writable {
+            return Err(FsError::kind(
+                RegionErrorKind::Other,
+                "write a read-only segment",
+            ));
+        }
+        let end = offset.saturating_add(data.len() as u64);
+        let (start, len) = shared
+            .range(&(offset..end))
+            .ok_or(FsError::kind(RegionErrorKind::OutOfBounds, "write segment"))?;
+        let below_readers = end > HEADER_END
+            && offset < shared.high_water.load(Ordering::Relaxed)
+            && shared.pins.load(Ordering::Acquire) & EXCLUSIVE == 0;
+        if below_readers {
+            return Err(FsError::kind(
+                RegionErrorKind::Other,
+                "overwrite bytes readers may see without exclusive access",
+            ));
+        }
+        let target = shared.map.as_mut_ptr().wrapping_add(start);
+        // SAFETY: in bounds (checked). The target bytes are either the header (never sliced by
+        // readers, rule 4), at or above `high_water` (never published, rule 2), or covered by
+        // exclusive access (no pins, rule 3): no slice of them exists. `data` is a separate
+        // borrow, so the ranges do not overlap. Only this `&mut self` writer writes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), target, len);
+        }
+        Ok(())
+    }
+
+    fn persist(&mut self, range: Range<u64>) -> Result<(), FsError> {
+        let (start, len) = self
+            .shared
+            .range(&range)
+            .ok_or(FsError::kind(RegionErrorKind::OutOfBounds, "msync segment"))?;
+        if len == 0 {
+            return Ok(());
+        }
+        self.shared
+            .map
+            .flush_range(start, len)
+            .map_err(|e| FsError::io("msync segment", e))
+    }
+
+    fn sync(&mut self) -> Result<(), FsError> {
+        rustix::fs::fdatasync(&self.shared.file)
+            .map_err(|e| FsError::io("fdatasync segment", e.into()))
+    }
+
+    fn publish_end(&mut self, end: u64) {
+        let shared = &self.shared;
+        shared.published_end.store(end, Ordering::Release);
+        if end > shared.high_water.load(Ordering::Relaxed) {
+            shared.high_water.store(end, Ordering::Relaxed);
+        }
+    }
+
+    fn publish_sealed(&mut self, sealed: bool) {
+        self.shared.sealed.store(sealed, Ordering::Release);
+    }
+}
+
+/// A pinned reader's view of a segment: reads record bytes below the published end,
+/// zero-copy. The pin is released on drop, or handed to a [`RecordView`].
+#[derive(Debug)]
+pub(crate) struct PinnedView {
+    shared: Arc<SharedMap>,
+}
+
+impl PinnedView {
+    /// Pins the segment; `None` while a writer has exclusive access (a truncation in progress).
+    pub(crate) fn pin(shared: &Arc<SharedMap>) -> Option<Self> {
+        shared.pin().then(|| PinnedView {
+            shared: Arc::clone(shared),
+        })
+    }
+
+    /// The payload bytes `range` as a record view that keeps this pin.
+    pub(crate) fn into_record(self, range: Range<u64>) -> Option<RecordView> {
+        self.shared.reader_slice(range.clone())?;
+        let (start, len) = self.shared.range(&range)?;
+        let this = std::mem::ManuallyDrop::new(self);
+        // Move the Arc out without running PinnedView's Drop: the pin passes to the view.
+        // SAFETY: `this` is never used or dropped again after this read.
+        let shared = unsafe { std::ptr::read(&raw const this.shared) };
+        Some(RecordView { shared, start, len })
+    }
+}
+
+impl Drop for PinnedView {
+    fn drop(&mut self) {
+        self.shared.unpin();
+    }
+}
+
+impl RegionRead for PinnedView {
+    type Error = FsError;
+
+    fn capacity(&self) -> u64 {
+        self.shared.len
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), FsError> {
+        let bytes = self
+            .shared
+            .reader_slice(offset..offset.saturating_add(buf.len() as u64))
+            .ok_or(FsError::kind(RegionErrorKind::OutOfBounds, "read segment"))?;
+        buf.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn bytes(&self, range: Range<u64>) -> Option<&[u8]> {
+        self.shared.reader_slice(range)
+    }
+}
+
+/// A record's payload, zero-copy: keeps its segment mapped and pinned until dropped.
+pub struct RecordView {
+    shared: Arc<SharedMap>,
+    start: usize,
+    len: usize,
+}
+
+impl std::ops::Deref for RecordView {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        let data = self.shared.map.as_ptr().wrapping_add(self.start);
+        // SAFETY: `PinnedView::into_record` checked that the range lies below the published end
+        // and inside the mapping, and handed over its pin, which this view holds until dropped: the bytes cannot be
+        // changed (rule 3) or unmapped (rule 1, the Arc) while the view lives.
+        unsafe { std::slice::from_raw_parts(data, self.len) }
+    }
+}
+
+impl AsRef<[u8]> for RecordView {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl Drop for RecordView {
+    fn drop(&mut self) {
+        self.shared.unpin();
+    }
+}
+
+impl std::fmt::Debug for RecordView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordView")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}

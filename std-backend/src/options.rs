@@ -1,0 +1,122 @@
+//! `Options`: how a [`Wal`](crate::Wal) is opened. The defaults equal the Go original's:
+//! 16 MiB segments, the `.wal` extension, no sync on write.
+
+use walfs_core::RepairPolicy;
+use walfs_core::format::SEGMENT_SIZE_DEFAULT;
+
+/// When appends are made durable without an explicit [`Wal::sync`](crate::Wal::sync).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncPolicy {
+    /// Only [`Wal::sync`](crate::Wal::sync) (and sealing at rotation) make records durable
+    /// (the Go original's default).
+    #[default]
+    Manual,
+    /// Every append and batch is synced before it returns (`WithMSyncEveryWrite`).
+    EveryWrite,
+    /// A sync runs once this many frame bytes were appended since the last one
+    /// (`WithBytesPerSync`).
+    Bytes(u64),
+}
+
+/// Options of [`Wal::open`](crate::Wal::open).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub(crate) segment_size: u64,
+    pub(crate) ext: String,
+    pub(crate) sync: SyncPolicy,
+    pub(crate) marker: u32,
+    pub(crate) marker_validator: Option<fn(u32) -> bool>,
+    pub(crate) repair: RepairPolicy,
+    pub(crate) verify_sealed: bool,
+    pub(crate) read_only: bool,
+    pub(crate) commit_check: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            segment_size: SEGMENT_SIZE_DEFAULT,
+            ext: ".wal".to_owned(),
+            sync: SyncPolicy::Manual,
+            marker: 0,
+            marker_validator: None,
+            repair: RepairPolicy::Refuse,
+            verify_sealed: false,
+            read_only: false,
+            commit_check: false,
+        }
+    }
+}
+
+impl Options {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Size of new segment files (default 16 MiB; at most 4 GiB). Existing segments keep their
+    /// size.
+    #[must_use]
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes;
+        self
+    }
+
+    /// Extension of segment files, used literally (default `.wal`).
+    #[must_use]
+    pub fn extension(mut self, ext: &str) -> Self {
+        ext.clone_into(&mut self.ext);
+        self
+    }
+
+    /// When appends are synced without an explicit call (default: never).
+    #[must_use]
+    pub fn sync_policy(mut self, policy: SyncPolicy) -> Self {
+        self.sync = policy;
+        self
+    }
+
+    /// Marker stored in new segments' headers (`WithCustomMarker`).
+    #[must_use]
+    pub fn marker(mut self, marker: u32) -> Self {
+        self.marker = marker;
+        self
+    }
+
+    /// Validator of existing segments' markers; `false` refuses the open
+    /// (`WithCustomMarkerValidator`).
+    #[must_use]
+    pub fn marker_validator(mut self, validator: fn(u32) -> bool) -> Self {
+        self.marker_validator = Some(validator);
+        self
+    }
+
+    /// What to do with damage below a durable watermark (default: refuse to open, naming it).
+    #[must_use]
+    pub fn repair(mut self, policy: RepairPolicy) -> Self {
+        self.repair = policy;
+        self
+    }
+
+    /// Check every record of sealed segments when opening (default: check each when read).
+    #[must_use]
+    pub fn verify_sealed(mut self, verify: bool) -> Self {
+        self.verify_sealed = verify;
+        self
+    }
+
+    /// Open without a lock and without changing a byte; every change is refused. For tools that
+    /// inspect a log another process may be writing.
+    #[must_use]
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Readers stop at the committed position (`WithReaderCommitCheck`).
+    #[must_use]
+    pub fn commit_check(mut self, check: bool) -> Self {
+        self.commit_check = check;
+        self
+    }
+}

@@ -1,0 +1,173 @@
+//! `Reader`: a sequential reader of the whole log that follows rotation and can wait for new
+//! data (SPEC §13.7). It takes no lock on its hot path: it pins the mapping of its segment,
+//! loads the published end and runs walfs-core's cursor; only entering another segment looks
+//! the segment up in the readers' table.
+//!
+//! A reader reports what the Go original hides: a segment removed under it is an error
+//! ([`Error::Closed`]), and so is a truncation that cut the log before its position
+//! ([`Error::Wal`] with `NoRecord`), instead of a silent jump.
+
+use std::time::{Duration, Instant};
+
+use walfs_core::{CrcCheck, CursorStep, Position, SegmentCursor, SegmentId};
+
+use crate::error::{Error, Result};
+use crate::mmap::{PinnedView, REMOVED, RecordView, SharedMap};
+use crate::sync::Arc;
+use crate::wal::Shared;
+
+/// A record read by a [`Reader`]: its position and its payload (zero-copy).
+#[derive(Debug)]
+pub struct Record {
+    position: Position,
+    payload: RecordView,
+}
+
+impl Record {
+    /// Where the record is.
+    pub fn position(&self) -> Position {
+        self.position
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// The payload view, which keeps its segment mapped while it lives.
+    pub fn into_payload(self) -> RecordView {
+        self.payload
+    }
+}
+
+impl std::ops::Deref for Record {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.payload
+    }
+}
+
+/// A sequential reader. Not shared between threads (it is `Send`, so it can move).
+#[derive(Debug)]
+pub struct Reader {
+    shared: Arc<Shared>,
+    cursor: SegmentCursor,
+    /// The mapping of the cursor's segment and the truncation epoch last seen.
+    current: Option<(Arc<SharedMap>, u64)>,
+}
+
+impl Reader {
+    pub(crate) fn new(shared: Arc<Shared>, start: Position) -> Self {
+        Reader {
+            shared,
+            cursor: SegmentCursor::at(start.segment, start.offset),
+            current: None,
+        }
+    }
+
+    /// Position of the next record to read.
+    pub fn next_position(&self) -> Position {
+        self.cursor.next_position()
+    }
+
+    /// Position of the last record returned.
+    pub fn last_position(&self) -> Option<Position> {
+        self.cursor.last_record_position()
+    }
+
+    /// The next record, or `None` when there is none yet (end of the log, or the commit
+    /// barrier). Follows rotation into the next segment.
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "`None` means \"nothing yet\", not the end of an iterator; the Go API's name"
+    )]
+    pub fn next(&mut self) -> Result<Option<Record>> {
+        loop {
+            if self.shared.commit_check()
+                && self
+                    .shared
+                    .committed()
+                    .is_none_or(|committed| self.cursor.next_position() > committed)
+            {
+                return Ok(None);
+            }
+            let segment = self.cursor.segment();
+            let map = if let Some((map, epoch)) = &self.current {
+                let now = map.epoch();
+                if now == REMOVED {
+                    return Err(Error::Closed);
+                }
+                // The segment was truncated since the last read: the position is still a record
+                // start only if no cut went below it.
+                if now != *epoch && map.cut_below(*epoch, self.cursor.offset()) {
+                    return Err(walfs_core::Error::NoRecord {
+                        segment,
+                        offset: self.cursor.offset(),
+                        end: map.published().end,
+                    }
+                    .into());
+                }
+                Arc::clone(map)
+            } else if let Some(map) = self.shared.map(segment) {
+                map
+            } else {
+                let beyond = self
+                    .shared
+                    .id_range()
+                    .is_none_or(|(_, last)| segment > last);
+                return if beyond { Ok(None) } else { Err(Error::Closed) };
+            };
+            self.current = Some((Arc::clone(&map), map.epoch()));
+            let Some(mut view) = PinnedView::pin(&map) else {
+                return Ok(None); // a truncation holds the segment right now
+            };
+            let published = map.published();
+            match self.cursor.next(&mut view, published, CrcCheck::Verify)? {
+                CursorStep::Record(frame) => {
+                    let position = Position::new(segment, frame.offset);
+                    let payload = view.into_record(frame.payload_range()).ok_or(
+                        walfs_core::Error::NoRecord {
+                            segment,
+                            offset: frame.offset,
+                            end: published.end,
+                        },
+                    )?;
+                    return Ok(Some(Record { position, payload }));
+                }
+                CursorStep::NoNewData => return Ok(None),
+                CursorStep::EndOfSegment => {
+                    drop(view);
+                    match self.shared.next_map(segment) {
+                        Some((next, next_map)) => {
+                            self.cursor = SegmentCursor::new(next);
+                            self.current = Some((Arc::clone(&next_map), next_map.epoch()));
+                        }
+                        None => return Ok(None),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next record, waiting up to `timeout` for one to be appended.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Record>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.shared.appended();
+            if let Some(record) = self.next()? {
+                return Ok(Some(record));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            self.shared.wait_for_append(seen, deadline - now);
+        }
+    }
+
+    /// The segment the reader is in.
+    pub fn segment(&self) -> SegmentId {
+        self.cursor.segment()
+    }
+}

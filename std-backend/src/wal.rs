@@ -1,0 +1,465 @@
+//! `Wal`: the WAL handle users share between threads.
+//!
+//! - **Writers** are serialized by one mutex around the engine (walfs-core's `WalEngine`).
+//! - **Sync is group commit**: a `sync` call returns once a sync that started after its own
+//!   appends has succeeded; concurrent callers share one msync + fdatasync (a leader syncs, the
+//!   others wait for its result).
+//! - **Readers** never take the writer's mutex: they find a segment's mapping in a small table
+//!   (a read lock, taken only when a reader enters a segment) and then read below the published
+//!   end with the core's cursor (see `mmap`'s safety protocol).
+//! - **Poisoning**: after a failed write or sync, every change fails until the WAL is reopened.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use walfs_core::format::frame_len;
+use walfs_core::wal::{RecoveryReport, RetentionPolicy, SegmentInfo, WalEngine, WalOptions};
+use walfs_core::{CrcCheck, Position, SegmentId};
+
+use crate::error::{Error, Result};
+use crate::fs_storage::FsStorage;
+use crate::mmap::{PinnedView, RecordView, SharedMap};
+use crate::options::{Options, SyncPolicy};
+use crate::reader::Reader;
+use crate::sync::{
+    Arc, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, RwLock, lock, read, wait, wait_timeout,
+    write,
+};
+
+/// The writer's state.
+#[derive(Debug)]
+struct Writer {
+    engine: WalEngine<FsStorage>,
+    /// Frame bytes appended since the last sync (for [`SyncPolicy::Bytes`]).
+    unsynced_bytes: u64,
+}
+
+/// Group-commit state.
+#[derive(Debug, Default)]
+struct SyncState {
+    /// Appends covered by the last successful sync.
+    synced: u64,
+    /// A leader is syncing.
+    leader: bool,
+}
+
+/// Everything the handle and its readers share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    writer: Mutex<Writer>,
+    /// Segment id → its mapping, for readers.
+    table: RwLock<BTreeMap<SegmentId, Arc<SharedMap>>>,
+    /// Appends so far (a sequence number for group commit).
+    appended: AtomicU64,
+    sync_state: Mutex<SyncState>,
+    sync_done: Condvar,
+    /// Tail readers waiting for new data.
+    tail: Mutex<u64>,
+    tail_cv: Condvar,
+    tail_waiters: AtomicUsize,
+    committed: Mutex<Option<Position>>,
+    options: Options,
+}
+
+impl Shared {
+    /// The mapping of segment `id`.
+    pub(crate) fn map(&self, id: SegmentId) -> Option<Arc<SharedMap>> {
+        read(&self.table).get(&id).cloned()
+    }
+
+    /// The first segment after `id`.
+    pub(crate) fn next_map(&self, id: SegmentId) -> Option<(SegmentId, Arc<SharedMap>)> {
+        let table = read(&self.table);
+        table
+            .range(id..)
+            .find(|(next, _)| **next > id)
+            .map(|(&next, map)| (next, Arc::clone(map)))
+    }
+
+    /// The lowest and highest segment ids.
+    pub(crate) fn id_range(&self) -> Option<(SegmentId, SegmentId)> {
+        let table = read(&self.table);
+        Some((*table.keys().next()?, *table.keys().next_back()?))
+    }
+
+    pub(crate) fn committed(&self) -> Option<Position> {
+        *lock(&self.committed)
+    }
+
+    pub(crate) fn commit_check(&self) -> bool {
+        self.options.commit_check
+    }
+
+    /// Waits until an append happens or `timeout` passes; `seen` is the append count the
+    /// caller last observed.
+    pub(crate) fn wait_for_append(&self, seen: u64, timeout: Duration) {
+        self.tail_waiters.fetch_add(1, Ordering::SeqCst);
+        let guard = lock(&self.tail);
+        if self.appended.load(Ordering::SeqCst) == seen {
+            drop(wait_timeout(&self.tail_cv, guard, timeout));
+        }
+        self.tail_waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn appended(&self) -> u64 {
+        self.appended.load(Ordering::SeqCst)
+    }
+
+    fn notify_appended(&self, count: u64) {
+        self.appended.fetch_add(count, Ordering::SeqCst);
+        if self.tail_waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = lock(&self.tail);
+            self.tail_cv.notify_all();
+        }
+    }
+
+    /// Brings the readers' table in line with the engine's segments.
+    fn refresh_table(&self, engine: &WalEngine<FsStorage>) {
+        let mut table = write(&self.table);
+        table.retain(|id, map| {
+            let present = engine.segment(*id).is_some();
+            if !present {
+                map.mark_removed();
+            }
+            present
+        });
+        for id in engine.segment_ids() {
+            if let Some(segment) = engine.segment(id) {
+                table
+                    .entry(id)
+                    .or_insert_with(|| Arc::clone(segment.region().shared()));
+            }
+        }
+    }
+}
+
+/// A write-ahead log in a directory. `Send + Sync`: share it with `Arc`.
+#[derive(Debug)]
+pub struct Wal {
+    shared: Arc<Shared>,
+}
+
+fn now_ns() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_nanos()).unwrap_or(i64::MAX)
+}
+
+impl Wal {
+    /// Opens the WAL in `dir` (created if missing), recovering it: torn tails are cut, damage
+    /// below a durable watermark fails the open (see [`Options::repair`]).
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self> {
+        Self::open_with_report(dir, options).map(|(wal, _)| wal)
+    }
+
+    /// [`Wal::open`], also returning what recovery found and did.
+    pub fn open_with_report(
+        dir: impl AsRef<Path>,
+        options: Options,
+    ) -> Result<(Self, RecoveryReport)> {
+        let storage = FsStorage::open(dir, &options.ext, options.read_only)?;
+        let engine_options = WalOptions {
+            segment_size: options.segment_size,
+            marker: options.marker,
+            marker_validator: options.marker_validator,
+            repair: options.repair,
+            verify_sealed: options.verify_sealed,
+            read_only: options.read_only,
+            clock: now_ns,
+        };
+        let (engine, report) = WalEngine::open(storage, engine_options)?;
+        let shared = Arc::new(Shared {
+            writer: Mutex::new(Writer {
+                engine,
+                unsynced_bytes: 0,
+            }),
+            table: RwLock::new(BTreeMap::new()),
+            appended: AtomicU64::new(0),
+            sync_state: Mutex::new(SyncState::default()),
+            sync_done: Condvar::new(),
+            tail: Mutex::new(0),
+            tail_cv: Condvar::new(),
+            tail_waiters: AtomicUsize::new(0),
+            committed: Mutex::new(None),
+            options,
+        });
+        shared.refresh_table(&lock(&shared.writer).engine);
+        Ok((Wal { shared }, report))
+    }
+
+    /// Appends a record without a log index; returns its position. Durable after [`Wal::sync`]
+    /// (or per the [`SyncPolicy`]).
+    pub fn append(&self, payload: &[u8]) -> Result<Position> {
+        self.append_indexed(payload, 0)
+    }
+
+    /// Appends a record with a log index (0 = none). Log indexes form one contiguous run: the
+    /// first may be any value, each later one must be the previous plus one.
+    pub fn append_indexed(&self, payload: &[u8], log_index: u64) -> Result<Position> {
+        let mut writer = lock(&self.shared.writer);
+        let active = writer.engine.active_id();
+        let position = writer.engine.append(payload, log_index)?;
+        if position.segment != active {
+            self.shared.refresh_table(&writer.engine);
+        }
+        self.after_append(&mut writer, frame_len(payload.len() as u64), 1)?;
+        Ok(position)
+    }
+
+    /// Appends records (without log indexes) and returns their positions, rotating as needed.
+    pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Vec<Position>> {
+        self.append_batch_indexed(payloads, 0)
+    }
+
+    /// Appends records whose log indexes are `first_log_index`, `first_log_index + 1`, ...
+    /// (0 = none). Every record is checked before anything is written. A batch that crosses
+    /// segments is not atomic: on an error half-way, the records written stay.
+    pub fn append_batch_indexed<P: AsRef<[u8]>>(
+        &self,
+        payloads: &[P],
+        first_log_index: u64,
+    ) -> Result<Vec<Position>> {
+        let mut positions = Vec::with_capacity(payloads.len());
+        let mut writer = lock(&self.shared.writer);
+        let active = writer.engine.active_id();
+        let result = writer
+            .engine
+            .append_batch(payloads, first_log_index, &mut positions);
+        if writer.engine.active_id() != active {
+            self.shared.refresh_table(&writer.engine);
+        }
+        let bytes = payloads
+            .iter()
+            .take(positions.len())
+            .map(|p| frame_len(p.as_ref().len() as u64))
+            .sum();
+        if !positions.is_empty() {
+            self.after_append(&mut writer, bytes, positions.len() as u64)?;
+        }
+        result?;
+        Ok(positions)
+    }
+
+    fn after_append(&self, writer: &mut Writer, bytes: u64, count: u64) -> Result<()> {
+        writer.unsynced_bytes += bytes;
+        let must_sync = match self.shared.options.sync {
+            SyncPolicy::Manual => false,
+            SyncPolicy::EveryWrite => true,
+            SyncPolicy::Bytes(threshold) => threshold > 0 && writer.unsynced_bytes >= threshold,
+        };
+        self.shared.notify_appended(count);
+        if must_sync {
+            let upto = self.shared.appended();
+            writer.engine.sync()?;
+            writer.unsynced_bytes = 0;
+            let mut state = lock(&self.shared.sync_state);
+            state.synced = state.synced.max(upto);
+        }
+        Ok(())
+    }
+
+    /// Makes every record appended before this call durable. Concurrent callers share syncs
+    /// (group commit). After a failure the WAL is poisoned: this and every later change fail
+    /// until it is reopened.
+    pub fn sync(&self) -> Result<()> {
+        let target = self.shared.appended();
+        let mut state = lock(&self.shared.sync_state);
+        loop {
+            if state.synced >= target {
+                return Ok(());
+            }
+            if state.leader {
+                state = wait(&self.shared.sync_done, state);
+                continue;
+            }
+            state.leader = true;
+            drop(state);
+            let (upto, result) = {
+                let mut writer = lock(&self.shared.writer);
+                let upto = self.shared.appended();
+                let result = writer.engine.sync();
+                if result.is_ok() {
+                    writer.unsynced_bytes = 0;
+                }
+                (upto, result)
+            };
+            state = lock(&self.shared.sync_state);
+            state.leader = false;
+            if result.is_ok() {
+                state.synced = state.synced.max(upto);
+            }
+            self.shared.sync_done.notify_all();
+            result?;
+        }
+    }
+
+    /// Seals the active segment and starts the next one; returns the new segment's id.
+    pub fn rotate(&self) -> Result<SegmentId> {
+        let mut writer = lock(&self.shared.writer);
+        let id = writer.engine.rotate()?;
+        self.shared.refresh_table(&writer.engine);
+        Ok(id)
+    }
+
+    /// Reads the record at `position`, checking its CRC. The view is zero-copy and keeps its
+    /// segment mapped (and protected from truncation) until dropped.
+    pub fn read(&self, position: Position) -> Result<RecordView> {
+        let map = self
+            .shared
+            .map(position.segment)
+            .ok_or(walfs_core::Error::NoSuchSegment {
+                segment: position.segment,
+            })?;
+        let mut view = PinnedView::pin(&map).ok_or(Error::SegmentInUse {
+            segment: position.segment,
+        })?;
+        let published = map.published();
+        let frame = walfs_core::record::read_record(
+            &mut view,
+            position.segment,
+            position.offset,
+            published.end,
+            CrcCheck::Verify,
+        )?;
+        view.into_record(frame.payload_range())
+            .ok_or(Error::Wal(walfs_core::Error::NoRecord {
+                segment: position.segment,
+                offset: position.offset,
+                end: published.end,
+            }))
+    }
+
+    /// A reader from the first record of the log.
+    pub fn reader(&self) -> Reader {
+        let first = self
+            .shared
+            .id_range()
+            .map_or(SegmentId(1), |(first, _)| first);
+        Reader::new(Arc::clone(&self.shared), Position::new(first, 0))
+    }
+
+    /// A reader from `position` (offsets inside the header mean the segment's first record).
+    pub fn reader_at(&self, position: Position) -> Result<Reader> {
+        if self.shared.map(position.segment).is_none() {
+            return Err(walfs_core::Error::NoSuchSegment {
+                segment: position.segment,
+            }
+            .into());
+        }
+        Ok(Reader::new(Arc::clone(&self.shared), position))
+    }
+
+    /// A reader from the record after the one at `position`, which must exist.
+    pub fn reader_after(&self, position: Position) -> Result<Reader> {
+        let mut reader = self.reader_at(position)?;
+        match reader.next()? {
+            Some(record) if record.position() == position => Ok(reader),
+            _ => Err(walfs_core::Error::NoRecord {
+                segment: position.segment,
+                offset: position.offset,
+                end: 0,
+            }
+            .into()),
+        }
+    }
+
+    /// Records `position` as committed; readers with the commit check stop after it.
+    pub fn commit(&self, position: Position) {
+        *lock(&self.shared.committed) = Some(position);
+    }
+
+    /// The last committed position.
+    pub fn committed(&self) -> Option<Position> {
+        self.shared.committed()
+    }
+
+    /// The position of the record with log index `log_index`.
+    pub fn position_for_index(&self, log_index: u64) -> Result<Position> {
+        Ok(lock(&self.shared.writer)
+            .engine
+            .position_for_index(log_index)?)
+    }
+
+    /// The first and last log index present, if any.
+    pub fn log_index_bounds(&self) -> Option<(u64, u64)> {
+        lock(&self.shared.writer).engine.log_index_bounds()
+    }
+
+    /// Removes every record with a log index above `log_index` (`0`: every record), crash-safely:
+    /// no removed record can come back. Fails with [`Error::SegmentInUse`] while a reader is in
+    /// the middle of a read or a [`RecordView`] of the segment being cut is alive.
+    pub fn truncate_after(&self, log_index: u64) -> Result<()> {
+        let mut writer = lock(&self.shared.writer);
+        let (target, _) = writer.engine.truncation_target(log_index)?;
+        let map = self
+            .shared
+            .map(target)
+            .ok_or(walfs_core::Error::NoSuchSegment { segment: target })?;
+        if !map.try_exclusive() {
+            return Err(Error::SegmentInUse { segment: target });
+        }
+        let result = writer.engine.truncate_after(log_index);
+        map.end_exclusive();
+        self.shared.refresh_table(&writer.engine);
+        result?;
+        Ok(())
+    }
+
+    /// Removes the segments `policy` allows, oldest first, for which `can_remove` agrees; a
+    /// segment a reader holds is kept for a later call (and so are the ones after it: only a
+    /// prefix of the log is removed). Returns the ids removed.
+    pub fn apply_retention(
+        &self,
+        policy: &RetentionPolicy,
+        can_remove: impl Fn(SegmentId) -> bool,
+    ) -> Result<Vec<SegmentId>> {
+        let mut writer = lock(&self.shared.writer);
+        let candidates = writer.engine.retention_candidates(policy, now_ns());
+        let mut removed = Vec::new();
+        for id in candidates {
+            if !can_remove(id) {
+                break;
+            }
+            {
+                let mut table = write(&self.shared.table);
+                // Held only by the table and the engine: no reader has it.
+                let held = table.get(&id).is_some_and(|map| Arc::strong_count(map) > 2);
+                if held {
+                    break;
+                }
+                writer.engine.remove_oldest(id)?;
+                if let Some(map) = table.remove(&id) {
+                    map.mark_removed();
+                }
+            }
+            removed.push(id);
+        }
+        Ok(removed)
+    }
+
+    /// What is known about every segment (id, state, records, bytes, log indexes, times).
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        lock(&self.shared.writer).engine.segment_infos().collect()
+    }
+
+    /// The id of the active segment.
+    pub fn active_segment(&self) -> SegmentId {
+        lock(&self.shared.writer).engine.active_id()
+    }
+
+    /// Whether an earlier failure poisoned the WAL.
+    pub fn is_poisoned(&self) -> bool {
+        lock(&self.shared.writer).engine.is_poisoned()
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> std::path::PathBuf {
+        lock(&self.shared.writer)
+            .engine
+            .storage()
+            .dir()
+            .to_path_buf()
+    }
+}
