@@ -1,13 +1,27 @@
-//! The portable CRC-32C path: the `crc` crate's table-driven implementation (slice-by-16).
+//! The portable CRC-32C path: the `crc` crate's implementation, with the table size chosen by
+//! features (flash against speed):
+//!
+//! | features | implementation | table in flash |
+//! | --- | --- | --- |
+//! | none (default) | slice-by-16 | 16 × 256 × 4 = 16 KiB |
+//! | `crc-table-1` | one table, a byte at a time | 256 × 4 = 1 KiB |
+//! | `crc-no-table` (wins over `crc-table-1`) | bit by bit | none |
 
-use crc::{CRC_32_ISCSI, Crc, Table};
+#[cfg(feature = "crc-no-table")]
+type Lanes = crc::NoTable;
+#[cfg(all(feature = "crc-table-1", not(feature = "crc-no-table")))]
+type Lanes = crc::Table<1>;
+#[cfg(not(any(feature = "crc-table-1", feature = "crc-no-table")))]
+type Lanes = crc::Table<16>;
 
-/// The table-driven CRC-32C engine, built at compile time (16 × 256 × 4 = 16 KiB of tables).
-static CASTAGNOLI: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISCSI);
+use crc::{CRC_32_ISCSI, Crc};
+
+/// The CRC-32C engine, its table (if any) built at compile time.
+static CASTAGNOLI: Crc<u32, Lanes> = Crc::<u32, Lanes>::new(&CRC_32_ISCSI);
 
 /// A streaming portable computation.
 #[derive(Clone)]
-pub(super) struct Digest(crc::Digest<'static, u32, Table<16>>);
+pub(super) struct Digest(crc::Digest<'static, u32, Lanes>);
 
 impl Digest {
     pub(super) fn new() -> Self {
