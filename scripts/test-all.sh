@@ -39,5 +39,16 @@ step "Miri: the hardware CRC-32C path (SSE4.2 intrinsics, the core's only unsafe
 RUSTFLAGS="-C target-feature=+sse4.2" CARGO_TARGET_DIR=target/miri-sse42 \
   cargo +nightly miri test -p walfs-core --lib crc
 
+step "examples (release): quick start, batch, tailing, tailing from a checkpoint, demo"
+for example in std-backend/examples/*.rs; do
+  name="$(basename "$example" .rs)"
+  printf -- '--- example %s\n' "$name"
+  cargo run --release --quiet -p walfs --example "$name"
+done
+
+step "loom: walfs' concurrency protocols (publication, pins, deletion, rotation hand-off)"
+RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
+  cargo test -p walfs --release --lib
+
 step "tests: unit, Go fixtures, property tests"
 cargo test --workspace

@@ -26,10 +26,14 @@
 
 mod error;
 mod fs_storage;
+mod gate;
+#[cfg(all(test, loom))]
+mod loom_wal;
 mod mmap;
 mod options;
 mod reader;
 mod sync;
+mod table;
 mod wal;
 
 pub use error::{Error, FsError, Result};

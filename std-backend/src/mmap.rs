@@ -11,8 +11,8 @@
 //!
 //! 1. **Lifetime.** Every handle holds an `Arc<SharedMap>`, and a slice borrows its handle, so the
 //!    mapping outlives every slice. It is unmapped when the last handle is dropped.
-//! 2. **Publication.** The writer stores the bytes of records first, then the new end with
-//!    `Release` (`published_end`). A reader loads the end with `Acquire` and slices only record
+//! 2. **Publication** (the [`ReadGate`](crate::gate) protocol, checked by loom models). The writer
+//!    stores the bytes of records first, then the new end with `Release` (`published_end`). A reader loads the end with `Acquire` and slices only record
 //!    bytes, `64..end`. Appends write at or above `high_water`, the highest end ever published,
 //!    so they never touch bytes a reader may be looking at.
 //! 3. **Pins and exclusive access.** A reader pins the mapping (`pins += 1`) before it slices and
@@ -36,11 +36,10 @@ use walfs_core::format::HEADER_LEN;
 use walfs_core::region::{Region, RegionErrorKind, RegionRead};
 
 use crate::error::FsError;
-use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
+use crate::gate::{REMOVED, ReadGate};
+use crate::sync::{Arc, Mutex};
 
 const HEADER_END: u64 = HEADER_LEN as u64;
-/// The `pins` bit that marks exclusive access.
-const EXCLUSIVE: u64 = 1 << 63;
 
 /// One mapped segment file, shared by its writer and readers.
 #[derive(Debug)]
@@ -49,16 +48,8 @@ pub(crate) struct SharedMap {
     file: File,
     len: u64,
     writable: bool,
-    /// End of the data readers may read (Release by the writer, Acquire by readers).
-    published_end: AtomicU64,
-    /// The highest end published since the last exclusive access.
-    high_water: AtomicU64,
-    sealed: AtomicBool,
-    /// Readers holding slices, plus the `EXCLUSIVE` bit.
-    pins: AtomicU64,
-    /// Bumped by every exclusive access (truncation); [`REMOVED`] once the segment is removed.
-    /// Readers compare it to tell that their position may no longer be a record start.
-    epoch: AtomicU64,
+    /// Publication, pins and exclusive access (rules 2 and 3).
+    gate: ReadGate,
     /// `(epoch, end)` of the last truncations: the epoch each began and the end it cut to.
     cuts: Mutex<Vec<(u64, u64)>>,
 }
@@ -66,9 +57,6 @@ pub(crate) struct SharedMap {
 /// How many truncations of one segment a reader can miss and still be told precisely whether
 /// it was cut; a reader that missed more is told its position is gone.
 const CUTS_KEPT: usize = 16;
-
-/// The epoch of a segment that was removed from the log.
-pub(crate) const REMOVED: u64 = u64::MAX;
 
 impl SharedMap {
     /// Maps `file` (whole) read-write, or read-only.
@@ -88,11 +76,7 @@ impl SharedMap {
             file,
             len,
             writable,
-            published_end: AtomicU64::new(0),
-            high_water: AtomicU64::new(0),
-            sealed: AtomicBool::new(false),
-            pins: AtomicU64::new(0),
-            epoch: AtomicU64::new(0),
+            gate: ReadGate::new(),
             cuts: Mutex::new(Vec::new()),
         })
     }
@@ -105,9 +89,7 @@ impl SharedMap {
 
     /// The published state, sealed flag first (see `walfs_core::cursor`).
     pub(crate) fn published(&self) -> walfs_core::PublishedEnd {
-        let sealed = self.sealed.load(Ordering::Acquire);
-        let end = self.published_end.load(Ordering::Acquire);
-        walfs_core::PublishedEnd { sealed, end }
+        self.gate.published()
     }
 
     fn range(&self, range: &Range<u64>) -> Option<(usize, usize)> {
@@ -119,43 +101,31 @@ impl SharedMap {
         Some((start, len))
     }
 
-    /// Takes a pin, unless a writer has exclusive access.
-    pub(crate) fn pin(&self) -> bool {
-        let previous = self.pins.fetch_add(1, Ordering::Acquire);
-        if previous & EXCLUSIVE != 0 {
-            self.pins.fetch_sub(1, Ordering::Release);
-            return false;
-        }
-        true
-    }
-
-    pub(crate) fn unpin(&self) {
-        self.pins.fetch_sub(1, Ordering::Release);
-    }
-
     /// Takes exclusive access if no reader holds a pin.
     pub(crate) fn try_exclusive(&self) -> bool {
-        self.pins
-            .compare_exchange(0, EXCLUSIVE, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        self.gate.try_exclusive()
     }
 
-    /// Ends exclusive access: only bytes below the published end can be seen from now on.
+    /// Ends exclusive access, remembering where it cut for readers that missed it.
     pub(crate) fn end_exclusive(&self) {
-        let end = self.published_end.load(Ordering::Relaxed);
-        self.high_water.store(end, Ordering::Relaxed);
-        let epoch = self.epoch.load(Ordering::Relaxed);
+        let (epoch, end) = self.gate.end_exclusive();
         if epoch != REMOVED {
-            {
-                let mut cuts = crate::sync::lock(&self.cuts);
-                if cuts.len() == CUTS_KEPT {
-                    cuts.remove(0);
-                }
-                cuts.push((epoch, end));
+            let mut cuts = crate::sync::lock(&self.cuts);
+            if cuts.len() == CUTS_KEPT {
+                cuts.remove(0);
             }
-            self.epoch.store(epoch + 1, Ordering::Release);
+            cuts.push((epoch, end));
         }
-        self.pins.store(0, Ordering::Release);
+    }
+
+    /// The truncation epoch.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.gate.epoch()
+    }
+
+    /// Marks the segment removed from the log: readers still holding it get an error.
+    pub(crate) fn mark_removed(&self) {
+        self.gate.mark_removed();
     }
 
     /// Whether a reader that last saw epoch `seen` and stands at `offset` lost its position: a
@@ -164,25 +134,15 @@ impl SharedMap {
         let cuts = crate::sync::lock(&self.cuts);
         if cuts.first().is_none_or(|&(oldest, _)| oldest > seen) {
             // Missed more truncations than are remembered: assume the worst.
-            return self.epoch.load(Ordering::Acquire) != seen;
+            return self.gate.epoch() != seen;
         }
         cuts.iter()
             .any(|&(epoch, end)| epoch >= seen && end < offset)
     }
 
-    /// The truncation epoch (see `epoch`).
-    pub(crate) fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
-    }
-
-    /// Marks the segment removed from the log: readers still holding it get an error.
-    pub(crate) fn mark_removed(&self) {
-        self.epoch.store(REMOVED, Ordering::Release);
-    }
-
     /// A slice of record bytes below the published end, for a reader holding a pin.
     fn reader_slice(&self, range: Range<u64>) -> Option<&[u8]> {
-        if range.start < HEADER_END || range.end > self.published_end.load(Ordering::Acquire) {
+        if range.start < HEADER_END || range.end > self.gate.end() {
             return None;
         }
         let (start, len) = self.range(&range)?;
@@ -258,10 +218,7 @@ impl Region for MmapRegion {
         let (start, len) = shared
             .range(&(offset..end))
             .ok_or(FsError::kind(RegionErrorKind::OutOfBounds, "write segment"))?;
-        let below_readers = end > HEADER_END
-            && offset < shared.high_water.load(Ordering::Relaxed)
-            && shared.pins.load(Ordering::Acquire) & EXCLUSIVE == 0;
-        if below_readers {
+        if !shared.gate.may_write(offset, end, HEADER_END) {
             return Err(FsError::kind(
                 RegionErrorKind::Other,
                 "overwrite bytes readers may see without exclusive access",
@@ -298,15 +255,11 @@ impl Region for MmapRegion {
     }
 
     fn publish_end(&mut self, end: u64) {
-        let shared = &self.shared;
-        shared.published_end.store(end, Ordering::Release);
-        if end > shared.high_water.load(Ordering::Relaxed) {
-            shared.high_water.store(end, Ordering::Relaxed);
-        }
+        self.shared.gate.publish_end(end);
     }
 
     fn publish_sealed(&mut self, sealed: bool) {
-        self.shared.sealed.store(sealed, Ordering::Release);
+        self.shared.gate.publish_sealed(sealed);
     }
 }
 
@@ -320,7 +273,7 @@ pub(crate) struct PinnedView {
 impl PinnedView {
     /// Pins the segment; `None` while a writer has exclusive access (a truncation in progress).
     pub(crate) fn pin(shared: &Arc<SharedMap>) -> Option<Self> {
-        shared.pin().then(|| PinnedView {
+        shared.gate.pin().then(|| PinnedView {
             shared: Arc::clone(shared),
         })
     }
@@ -339,7 +292,7 @@ impl PinnedView {
 
 impl Drop for PinnedView {
     fn drop(&mut self) {
-        self.shared.unpin();
+        self.shared.gate.unpin();
     }
 }
 
@@ -391,7 +344,7 @@ impl AsRef<[u8]> for RecordView {
 
 impl Drop for RecordView {
     fn drop(&mut self) {
-        self.shared.unpin();
+        self.shared.gate.unpin();
     }
 }
 

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use walfs_core::{CrcCheck, CursorStep, Position, SegmentCursor, SegmentId};
 
 use crate::error::{Error, Result};
-use crate::mmap::{PinnedView, REMOVED, RecordView, SharedMap};
+use crate::gate::REMOVED;
+use crate::mmap::{PinnedView, RecordView, SharedMap};
 use crate::sync::Arc;
 use crate::wal::Shared;
 

@@ -9,7 +9,6 @@
 //!   end with the core's cursor (see `mmap`'s safety protocol).
 //! - **Poisoning**: after a failed write or sync, every change fails until the WAL is reopened.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -23,9 +22,9 @@ use crate::mmap::{PinnedView, RecordView, SharedMap};
 use crate::options::{Options, SyncPolicy};
 use crate::reader::Reader;
 use crate::sync::{
-    Arc, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, RwLock, lock, read, wait, wait_timeout,
-    write,
+    Arc, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, lock, wait, wait_timeout,
 };
+use crate::table::SegmentTable;
 
 /// The writer's state.
 #[derive(Debug)]
@@ -49,7 +48,7 @@ struct SyncState {
 pub(crate) struct Shared {
     writer: Mutex<Writer>,
     /// Segment id → its mapping, for readers.
-    table: RwLock<BTreeMap<SegmentId, Arc<SharedMap>>>,
+    table: SegmentTable<SharedMap>,
     /// Appends so far (a sequence number for group commit).
     appended: AtomicU64,
     sync_state: Mutex<SyncState>,
@@ -65,22 +64,17 @@ pub(crate) struct Shared {
 impl Shared {
     /// The mapping of segment `id`.
     pub(crate) fn map(&self, id: SegmentId) -> Option<Arc<SharedMap>> {
-        read(&self.table).get(&id).cloned()
+        self.table.get(id)
     }
 
     /// The first segment after `id`.
     pub(crate) fn next_map(&self, id: SegmentId) -> Option<(SegmentId, Arc<SharedMap>)> {
-        let table = read(&self.table);
-        table
-            .range(id..)
-            .find(|(next, _)| **next > id)
-            .map(|(&next, map)| (next, Arc::clone(map)))
+        self.table.next_after(id)
     }
 
     /// The lowest and highest segment ids.
     pub(crate) fn id_range(&self) -> Option<(SegmentId, SegmentId)> {
-        let table = read(&self.table);
-        Some((*table.keys().next()?, *table.keys().next_back()?))
+        self.table.id_range()
     }
 
     pub(crate) fn committed(&self) -> Option<Position> {
@@ -116,21 +110,16 @@ impl Shared {
 
     /// Brings the readers' table in line with the engine's segments.
     fn refresh_table(&self, engine: &WalEngine<FsStorage>) {
-        let mut table = write(&self.table);
-        table.retain(|id, map| {
-            let present = engine.segment(*id).is_some();
-            if !present {
-                map.mark_removed();
-            }
-            present
-        });
-        for id in engine.segment_ids() {
-            if let Some(segment) = engine.segment(id) {
-                table
-                    .entry(id)
-                    .or_insert_with(|| Arc::clone(segment.region().shared()));
-            }
-        }
+        self.table.sync_with(
+            engine.segment_ids(),
+            |id| engine.segment(id).is_some(),
+            |id| {
+                engine
+                    .segment(id)
+                    .map(|segment| Arc::clone(segment.region().shared()))
+            },
+            SharedMap::mark_removed,
+        );
     }
 }
 
@@ -175,7 +164,7 @@ impl Wal {
                 engine,
                 unsynced_bytes: 0,
             }),
-            table: RwLock::new(BTreeMap::new()),
+            table: SegmentTable::new(),
             appended: AtomicU64::new(0),
             sync_state: Mutex::new(SyncState::default()),
             sync_done: Condvar::new(),
@@ -422,17 +411,15 @@ impl Wal {
             if !can_remove(id) {
                 break;
             }
-            {
-                let mut table = write(&self.shared.table);
-                // Held only by the table and the engine: no reader has it.
-                let held = table.get(&id).is_some_and(|map| Arc::strong_count(map) > 2);
-                if held {
-                    break;
-                }
-                writer.engine.remove_oldest(id)?;
-                if let Some(map) = table.remove(&id) {
-                    map.mark_removed();
-                }
+            // Held only by the table and the engine's segment: no reader has it.
+            let engine = &mut writer.engine;
+            let gone = self.shared.table.remove_unheld(id, 1, |map| {
+                engine.remove_oldest(id)?;
+                map.mark_removed();
+                Ok::<(), walfs_core::Error<crate::FsError>>(())
+            })?;
+            if !gone {
+                break;
             }
             removed.push(id);
         }
@@ -452,6 +439,16 @@ impl Wal {
     /// Whether an earlier failure poisoned the WAL.
     pub fn is_poisoned(&self) -> bool {
         lock(&self.shared.writer).engine.is_poisoned()
+    }
+
+    /// Syncs every record appended so far and closes this handle, returning the sync's error
+    /// (dropping a `Wal` does not sync: it cannot report a failure). The directory stays locked
+    /// until every [`Reader`] of this `Wal` is dropped too, since they keep the log open.
+    pub fn close(self) -> Result<()> {
+        self.sync()?;
+        // A second sync makes the header that records the durable watermark durable too.
+        lock(&self.shared.writer).engine.sync()?;
+        Ok(())
     }
 
     /// The directory.

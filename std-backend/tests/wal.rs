@@ -72,6 +72,17 @@ fn files_decode_with_the_core_format_as_the_go_original_expects() {
 }
 
 #[test]
+fn close_syncs_and_releases_the_directory_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), small()).unwrap();
+    wal.append(b"kept").unwrap();
+    wal.close().unwrap();
+    let wal = Wal::open(dir.path(), small()).unwrap();
+    assert_eq!(wal.segments()[0].durable_end, 64 + 24);
+    assert_eq!(read_all(&wal).len(), 1);
+}
+
+#[test]
 fn a_second_open_of_the_directory_is_refused_while_the_first_is_open() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), small()).unwrap();
