@@ -52,3 +52,22 @@ RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_D
 
 step "tests: unit, Go fixtures, property tests"
 cargo test --workspace
+
+step "qemu-system-arm for the Cortex-M4 steps"
+if ! command -v qemu-system-arm >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends qemu-system-arm >/dev/null
+fi
+
+step "walfs-core's footprint on a Cortex-M4 (flash and peak stack per CRC table, budget 24 KiB / 4 KiB)"
+scripts/footprint.sh
+
+step "walfs-core on an emulated Cortex-M4: QEMU mps2-an386 checks (core/qemu)"
+(
+  cd core/qemu
+  cargo fmt -- --check
+  cargo clippy --all-targets -- -D warnings
+  timeout 900 cargo test --release
+)

@@ -40,8 +40,9 @@
 //! | `std` | `alloc`, plus run-time CPU detection for the hardware CRC-32C path (otherwise it is chosen from the compile-time target features) |
 //! | `_test` | semver-exempt test helpers: [`testing::NorRegion`] (and `nor_flash::mock` with `embedded-storage`) |
 //! | `embedded-storage` | `nor_flash::NorFlashRegion`: a region over any `embedded_storage::nor_flash::NorFlash` partition |
-//! | `crc-table-1` | portable CRC-32C with a 1 KiB table instead of slice-by-16's 16 KiB (for small flash) |
-//! | `crc-no-table` | portable CRC-32C bit by bit, no table (smallest, slowest; wins over `crc-table-1`) |
+//! | `crc-table-1` | portable CRC-32C with the 1 KiB table on every target (the default except on `x86_64` and `aarch64`) |
+//! | `crc-table-16` | portable CRC-32C with slice-by-16's 16 KiB of tables on every target (the default on `x86_64` and `aarch64`) |
+//! | `crc-no-table` | portable CRC-32C bit by bit, no table (smallest, slowest; wins over the other two) |
 //!
 //! Without features the crate needs neither `std` nor an allocator.
 #![no_std]

@@ -309,19 +309,17 @@ impl<F: NorFlash> NorFlashRegion<F> {
     ) -> Result<(), NorFlashRegionError<F::Error>> {
         let read_size = F::READ_SIZE;
         let mut widened = [0u8; MAX_READ_SIZE];
-        // READ_SIZE <= 64, so these casts are exact.
-        #[allow(clippy::cast_possible_truncation)]
-        let skip = (address % read_size as u32) as usize;
+        let skip = address as usize % read_size;
         if skip != 0 {
             let word = &mut widened[..read_size];
             self.flash
-                .read(address - skip as u32, word)
+                .read(address - small(skip), word)
                 .map_err(NorFlashRegionError::Flash)?;
             let n = (read_size - skip).min(buf.len());
             let (head, rest) = buf.split_at_mut(n);
             head.copy_from_slice(&word[skip..skip + n]);
             buf = rest;
-            address += n as u32;
+            address += small(n);
         }
         let whole = buf.len() - buf.len() % read_size;
         if whole > 0 {
@@ -330,11 +328,7 @@ impl<F: NorFlash> NorFlashRegion<F> {
                 .read(address, middle)
                 .map_err(NorFlashRegionError::Flash)?;
             buf = rest;
-            // whole <= the partition length, a u32.
-            #[allow(clippy::cast_possible_truncation)]
-            {
-                address += whole as u32;
-            }
+            address += small(whole);
         }
         if !buf.is_empty() {
             let word = &mut widened[..read_size];
@@ -346,6 +340,12 @@ impl<F: NorFlash> NorFlashRegion<F> {
         }
         Ok(())
     }
+}
+
+/// A length as a `u32`, for accesses already checked against the partition (whose bounds are
+/// `u32`) or at most 64 bytes long; saturates otherwise.
+fn small(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 impl<F: NorFlash> RegionRead for NorFlashRegion<F> {
@@ -362,16 +362,13 @@ impl<F: NorFlash> RegionRead for NorFlashRegion<F> {
             return Ok(());
         }
         self.read_device(address, buf)?;
-        // The partial word is newer than the device (which holds the word erased, or as written
-        // before it was taken back in RAM: either way its bytes read through as `bytes & device`).
+        // The partial word is newer than the device, which holds that word erased (or, if it was
+        // taken up again, with the bytes before the held ones): it reads as `held & device`.
         if let Some(word) = &self.partial {
-            let word_end = word.address + F::WRITE_SIZE as u32;
-            let read_end = address + buf.len() as u32;
-            let from = word.address.max(address);
-            let to = word_end.min(read_end);
-            for at in from..to {
-                let byte = word.bytes[(at - word.address) as usize];
-                buf[(at - address) as usize] &= byte;
+            let word_end = word.address + small(F::WRITE_SIZE);
+            let read_end = address + small(buf.len());
+            for at in word.address.max(address)..word_end.min(read_end) {
+                buf[(at - address) as usize] &= word.bytes[(at - word.address) as usize];
             }
         }
         Ok(())
@@ -394,18 +391,16 @@ impl<F: NorFlash> Region for NorFlashRegion<F> {
         // A held word that this write does not continue is programmed as it is.
         if self
             .partial
-            .is_some_and(|word| word.address + word.filled as u32 != address)
+            .is_some_and(|word| word.address + small(word.filled) != address)
         {
             self.flush()?;
         }
         // A write that starts inside a word: continue the held word, or take the word up with
         // its earlier bytes left at 0xFF (that word is then programmed a second time).
-        // WRITE_SIZE <= 8.
-        #[allow(clippy::cast_possible_truncation)]
-        let skip = (address % write_size as u32) as usize;
+        let skip = address as usize % write_size;
         if self.partial.is_none() && skip != 0 {
             self.partial = Some(PartialWord {
-                address: address - skip as u32,
+                address: address - small(skip),
                 bytes: [0xFF; MAX_WRITE_SIZE],
                 filled: skip,
             });
@@ -415,7 +410,7 @@ impl<F: NorFlash> Region for NorFlashRegion<F> {
             word.bytes[word.filled..word.filled + n].copy_from_slice(&data[..n]);
             word.filled += n;
             data = &data[n..];
-            address += n as u32;
+            address += small(n);
             if word.filled < write_size {
                 self.partial = Some(word);
                 return Ok(());
@@ -425,11 +420,7 @@ impl<F: NorFlash> Region for NorFlashRegion<F> {
         let whole = data.len() - data.len() % write_size;
         if whole > 0 {
             self.program(address, &data[..whole])?;
-            // whole <= the partition length, a u32.
-            #[allow(clippy::cast_possible_truncation)]
-            {
-                address += whole as u32;
-            }
+            address += small(whole);
         }
         let rest = &data[whole..];
         if !rest.is_empty() {
@@ -449,7 +440,7 @@ impl<F: NorFlash> Region for NorFlashRegion<F> {
     fn persist(&mut self, range: Range<u64>) -> Result<(), Self::Error> {
         if let Some(word) = &self.partial {
             let word_start = u64::from(word.address - self.start);
-            let word_end = word_start + F::WRITE_SIZE as u64;
+            let word_end = word_start + u64::from(small(F::WRITE_SIZE));
             if word_start < range.end && range.start < word_end {
                 self.flush()?;
             }
@@ -630,7 +621,7 @@ pub mod mock {
                 .iter()
                 .position(|&written| written)
             {
-                let address = (start + at - (start + at) % WRITE) as u32;
+                let address = u32::try_from(start + at - (start + at) % WRITE).unwrap_or(u32::MAX);
                 return Err(MockFlashError::WrittenTwice { address });
             }
             let allowed = self
@@ -646,7 +637,7 @@ pub mod mock {
                 *budget -= allowed;
                 if allowed < bytes.len() {
                     return Err(MockFlashError::PowerCut {
-                        address: (start + allowed) as u32,
+                        address: u32::try_from(start + allowed).unwrap_or(u32::MAX),
                     });
                 }
             }
@@ -656,6 +647,7 @@ pub mod mock {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "small test indexes")]
 mod tests {
     use super::mock::{MockFlashError, MockNorFlash};
     use super::*;

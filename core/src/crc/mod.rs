@@ -1,7 +1,8 @@
 //! CRC-32C (Castagnoli), the checksum of every header and record (SPEC §1.4).
 //!
 //! Two implementations give identical results:
-//! - the portable path, the `crc` crate with a slice-by-16 table, on every target;
+//! - the portable path, the `crc` crate, on every target: slice-by-16 tables on `x86_64` and
+//!   `aarch64`, a 1 KiB table elsewhere, or as the `crc-table-*` features say (module `soft`);
 //! - the hardware path (module `hw`): the SSE4.2 `crc32` instruction on `x86_64` and the CRC extension
 //!   on `aarch64`. It is chosen at compile time when the target enables the feature
 //!   (`-C target-cpu=native`, or a target that implies it), and at run time with the `std` feature.
