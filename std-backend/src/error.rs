@@ -117,6 +117,8 @@ pub enum Error {
     },
     /// A reader was used after its segment was removed by retention or truncation.
     Closed,
+    /// Backing up a segment failed.
+    Backup(FsError),
 }
 
 impl Error {
@@ -172,6 +174,7 @@ impl fmt::Display for Error {
                 "segment {segment} is held by a reader or record view; drop them before truncating"
             ),
             Error::Closed => f.write_str("the reader's segment was removed"),
+            Error::Backup(error) => write!(f, "backup: {error}"),
         }
     }
 }
@@ -180,7 +183,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Wal(error) => Some(error),
-            Error::Dir(error) => Some(error),
+            Error::Dir(error) | Error::Backup(error) => Some(error),
             _ => None,
         }
     }

@@ -24,6 +24,8 @@
 //! Every decision about bytes and recovery is made in `walfs-core` (re-exported here as
 //! [`core`]); this crate adds the files, the mappings, threads and waiting.
 
+mod backup;
+mod cleaner;
 mod error;
 mod fs_storage;
 mod gate;
@@ -36,6 +38,7 @@ mod sync;
 mod table;
 mod wal;
 
+pub use cleaner::Cleaner;
 pub use error::{Error, FsError, Result};
 pub use fs_storage::{FsStorage, parse_segment_file_name, segment_file_name};
 pub use mmap::{MmapRegion, RecordView};

@@ -2,6 +2,8 @@
 //! 16 MiB segments, the `.wal` extension, no sync on write.
 
 use walfs_core::RepairPolicy;
+
+use crate::sync::Arc;
 use walfs_core::format::SEGMENT_SIZE_DEFAULT;
 
 /// When appends are made durable without an explicit [`Wal::sync`](crate::Wal::sync).
@@ -18,6 +20,19 @@ pub enum SyncPolicy {
     Bytes(u64),
 }
 
+/// A function called after each rotation with the new active segment's id.
+#[derive(Clone)]
+pub(crate) struct RotationHook(pub(crate) Arc<HookFn>);
+
+/// The function of a [`RotationHook`].
+pub(crate) type HookFn = Box<dyn Fn(walfs_core::SegmentId) + Send + Sync>;
+
+impl std::fmt::Debug for RotationHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RotationHook")
+    }
+}
+
 /// Options of [`Wal::open`](crate::Wal::open).
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -30,6 +45,7 @@ pub struct Options {
     pub(crate) verify_sealed: bool,
     pub(crate) read_only: bool,
     pub(crate) commit_check: bool,
+    pub(crate) on_rotate: Option<RotationHook>,
 }
 
 impl Default for Options {
@@ -44,6 +60,7 @@ impl Default for Options {
             verify_sealed: false,
             read_only: false,
             commit_check: false,
+            on_rotate: None,
         }
     }
 }
@@ -110,6 +127,18 @@ impl Options {
     #[must_use]
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
+        self
+    }
+
+    /// Calls `hook` with the new active segment's id after each rotation
+    /// (`WithOnSegmentRotated`). Unlike the original's, it runs after the writer's lock is
+    /// released, so it may call the `Wal` (SPEC §13.24).
+    #[must_use]
+    pub fn on_rotate(
+        mut self,
+        hook: impl Fn(walfs_core::SegmentId) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_rotate = Some(RotationHook(Arc::new(Box::new(hook))));
         self
     }
 

@@ -59,6 +59,10 @@ pub(crate) struct Shared {
     tail_waiters: AtomicUsize,
     committed: Mutex<Option<Position>>,
     options: Options,
+    /// Rotations since open.
+    rotations: AtomicU64,
+    /// Syncs triggered by [`SyncPolicy::Bytes`] since open.
+    threshold_syncs: AtomicU64,
 }
 
 impl Shared {
@@ -106,6 +110,62 @@ impl Shared {
             let _guard = lock(&self.tail);
             self.tail_cv.notify_all();
         }
+    }
+
+    /// See [`Wal::apply_retention`].
+    pub(crate) fn apply_retention(
+        &self,
+        policy: &RetentionPolicy,
+        can_remove: impl Fn(SegmentId) -> bool,
+    ) -> Result<Vec<SegmentId>> {
+        let mut writer = lock(&self.writer);
+        let candidates = writer.engine.retention_candidates(policy, now_ns());
+        let mut removed = Vec::new();
+        for id in candidates {
+            if !can_remove(id) {
+                break;
+            }
+            // Held only by the table and the engine's segment: no reader has it.
+            let engine = &mut writer.engine;
+            let gone = self.table.remove_unheld(id, 1, |map| {
+                engine.remove_oldest(id)?;
+                map.mark_removed();
+                Ok::<(), walfs_core::Error<crate::FsError>>(())
+            })?;
+            if !gone {
+                break;
+            }
+            removed.push(id);
+        }
+        Ok(removed)
+    }
+
+    /// Ids of the sealed segments after `after`, with their mappings held (so retention keeps
+    /// them while a backup copies them), and the storage's paths.
+    pub(crate) fn sealed_after(
+        &self,
+        after: SegmentId,
+    ) -> Vec<(
+        SegmentId,
+        Arc<SharedMap>,
+        std::path::PathBuf,
+        std::path::PathBuf,
+    )> {
+        let writer = lock(&self.writer);
+        let storage = writer.engine.storage();
+        writer
+            .engine
+            .sealed_segments_after(after)
+            .into_iter()
+            .filter_map(|id| {
+                let map = self.table.get(id)?;
+                Some((id, map, storage.segment_path(id), storage.index_path(id)))
+            })
+            .collect()
+    }
+
+    pub(crate) fn dir(&self) -> std::path::PathBuf {
+        lock(&self.writer).engine.storage().dir().to_path_buf()
     }
 
     /// Brings the readers' table in line with the engine's segments.
@@ -173,6 +233,8 @@ impl Wal {
             tail_waiters: AtomicUsize::new(0),
             committed: Mutex::new(None),
             options,
+            rotations: AtomicU64::new(0),
+            threshold_syncs: AtomicU64::new(0),
         });
         shared.refresh_table(&lock(&shared.writer).engine);
         Ok((Wal { shared }, report))
@@ -190,10 +252,11 @@ impl Wal {
         let mut writer = lock(&self.shared.writer);
         let active = writer.engine.active_id();
         let position = writer.engine.append(payload, log_index)?;
-        if position.segment != active {
-            self.shared.refresh_table(&writer.engine);
-        }
-        self.after_append(&mut writer, frame_len(payload.len() as u64), 1)?;
+        let rotated = self.note_rotation(&writer, active);
+        let synced = self.after_append(&mut writer, frame_len(payload.len() as u64), 1);
+        drop(writer);
+        self.call_rotation_hook(rotated);
+        synced?;
         Ok(position)
     }
 
@@ -216,19 +279,55 @@ impl Wal {
         let result = writer
             .engine
             .append_batch(payloads, first_log_index, &mut positions);
-        if writer.engine.active_id() != active {
-            self.shared.refresh_table(&writer.engine);
-        }
+        let rotated = self.note_rotation(&writer, active);
         let bytes = payloads
             .iter()
             .take(positions.len())
             .map(|p| frame_len(p.as_ref().len() as u64))
             .sum();
-        if !positions.is_empty() {
-            self.after_append(&mut writer, bytes, positions.len() as u64)?;
-        }
+        let synced = if positions.is_empty() {
+            Ok(())
+        } else {
+            self.after_append(&mut writer, bytes, positions.len() as u64)
+        };
+        drop(writer);
+        self.call_rotation_hook(rotated);
         result?;
+        synced?;
         Ok(positions)
+    }
+
+    /// After a change that may have rotated: refreshes the readers' table and counts the
+    /// rotations. Returns the new active id if the active segment changed.
+    fn note_rotation(&self, writer: &Writer, before: SegmentId) -> Option<SegmentId> {
+        let after = writer.engine.active_id();
+        if after == before {
+            return None;
+        }
+        self.shared.refresh_table(&writer.engine);
+        let rotations = u64::from(after.0.saturating_sub(before.0));
+        self.shared
+            .rotations
+            .fetch_add(rotations, Ordering::Relaxed);
+        Some(after)
+    }
+
+    /// Runs the rotation hook, outside the writer's lock.
+    fn call_rotation_hook(&self, rotated: Option<SegmentId>) {
+        if let (Some(id), Some(hook)) = (rotated, &self.shared.options.on_rotate) {
+            (hook.0)(id);
+        }
+    }
+
+    /// Rotations since the WAL was opened (`SegmentRotatedCount`).
+    pub fn rotation_count(&self) -> u64 {
+        self.shared.rotations.load(Ordering::Relaxed)
+    }
+
+    /// Syncs triggered by [`SyncPolicy::Bytes`] since the WAL was opened
+    /// (`BytesPerSyncCallCount`, which the original resets at each rotation).
+    pub fn threshold_sync_count(&self) -> u64 {
+        self.shared.threshold_syncs.load(Ordering::Relaxed)
     }
 
     fn after_append(&self, writer: &mut Writer, bytes: u64, count: u64) -> Result<()> {
@@ -240,6 +339,9 @@ impl Wal {
         };
         self.shared.notify_appended(count);
         if must_sync {
+            if matches!(self.shared.options.sync, SyncPolicy::Bytes(_)) {
+                self.shared.threshold_syncs.fetch_add(1, Ordering::Relaxed);
+            }
             let upto = self.shared.appended();
             writer.engine.sync()?;
             writer.unsynced_bytes = 0;
@@ -287,8 +389,11 @@ impl Wal {
     /// Seals the active segment and starts the next one; returns the new segment's id.
     pub fn rotate(&self) -> Result<SegmentId> {
         let mut writer = lock(&self.shared.writer);
+        let before = writer.engine.active_id();
         let id = writer.engine.rotate()?;
-        self.shared.refresh_table(&writer.engine);
+        let rotated = self.note_rotation(&writer, before);
+        drop(writer);
+        self.call_rotation_hook(rotated);
         Ok(id)
     }
 
@@ -404,26 +509,7 @@ impl Wal {
         policy: &RetentionPolicy,
         can_remove: impl Fn(SegmentId) -> bool,
     ) -> Result<Vec<SegmentId>> {
-        let mut writer = lock(&self.shared.writer);
-        let candidates = writer.engine.retention_candidates(policy, now_ns());
-        let mut removed = Vec::new();
-        for id in candidates {
-            if !can_remove(id) {
-                break;
-            }
-            // Held only by the table and the engine's segment: no reader has it.
-            let engine = &mut writer.engine;
-            let gone = self.shared.table.remove_unheld(id, 1, |map| {
-                engine.remove_oldest(id)?;
-                map.mark_removed();
-                Ok::<(), walfs_core::Error<crate::FsError>>(())
-            })?;
-            if !gone {
-                break;
-            }
-            removed.push(id);
-        }
-        Ok(removed)
+        self.shared.apply_retention(policy, can_remove)
     }
 
     /// What is known about every segment (id, state, records, bytes, log indexes, times).
@@ -453,10 +539,10 @@ impl Wal {
 
     /// The directory.
     pub fn dir(&self) -> std::path::PathBuf {
-        lock(&self.shared.writer)
-            .engine
-            .storage()
-            .dir()
-            .to_path_buf()
+        self.shared.dir()
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 }

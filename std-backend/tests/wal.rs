@@ -363,3 +363,139 @@ fn go_fixture_directory_opens_and_reads_every_record() {
         "where the Go original writes next"
     );
 }
+
+#[test]
+fn rotation_hook_runs_outside_the_writer_lock_and_counts_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let wal = Arc::new(std::sync::OnceLock::<Wal>::new());
+    let options = {
+        let (seen, wal) = (Arc::clone(&seen), Arc::clone(&wal));
+        Options::new().segment_size(512).on_rotate(move |id| {
+            // Calling the WAL from the hook must not deadlock (SPEC §13.24).
+            let active = wal.get().map(Wal::active_segment);
+            seen.lock().unwrap().push((id, active));
+        })
+    };
+    assert!(wal.set(Wal::open(dir.path(), options).unwrap()).is_ok());
+    let wal = wal.get().unwrap();
+    wal.rotate().unwrap();
+    for i in 0..6 {
+        wal.append(&payload(i, 200)).unwrap();
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[0], (SegmentId(2), Some(SegmentId(2))));
+    assert_eq!(seen.len() as u64, wal.rotation_count());
+    assert!(wal.rotation_count() >= 3);
+}
+
+#[test]
+fn bytes_per_sync_counts_its_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(
+        dir.path(),
+        Options::new().sync_policy(SyncPolicy::Bytes(32 * 1024)),
+    )
+    .unwrap();
+    for i in 0..150 {
+        wal.append(&payload(i, 1024)).unwrap();
+    }
+    // SPEC §14 TestSegmentManager_WriteRecordWithByteSync: 150 × 1040 bytes, 32 KiB → 4 syncs.
+    assert_eq!(wal.threshold_sync_count(), 4);
+}
+
+#[test]
+fn cleaner_removes_old_segments_only_when_the_predicate_agrees_and_stops_on_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), Options::new().segment_size(512)).unwrap();
+    for i in 0..20 {
+        wal.append(&payload(i, 200)).unwrap();
+    }
+    let policy = RetentionPolicy {
+        max_segments: Some(2),
+        ..RetentionPolicy::default()
+    };
+    let allowed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cleaner = {
+        let allowed = Arc::clone(&allowed);
+        wal.start_cleaner(
+            Duration::from_millis(5),
+            policy,
+            move |_| allowed.load(std::sync::atomic::Ordering::SeqCst),
+            |error| panic!("cleaner failed: {error}"),
+        )
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        wal.segments().len() > 2,
+        "the predicate held every segment back"
+    );
+    allowed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while wal.segments().len() > 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(wal.segments().len(), 2);
+    drop(cleaner);
+}
+
+#[test]
+fn backups_copy_sealed_segments_and_their_index_files_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), small()).unwrap();
+    assert!(matches!(
+        wal.backup_last_sealed(backup.path()),
+        Err(Error::Wal(walfs::core::Error::NoSuchSegment { .. }))
+    ));
+    for round in 0..3 {
+        wal.append(&payload(round, 100)).unwrap();
+        wal.rotate().unwrap();
+    }
+    let (id, copy) = wal.backup_last_sealed(backup.path()).unwrap();
+    assert_eq!(id, SegmentId(3));
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(dir.path().join("000000003.wal")).unwrap()
+    );
+    let copies = wal
+        .backup_segments_after(SegmentId(1), backup.path())
+        .unwrap();
+    assert_eq!(
+        copies.keys().copied().collect::<Vec<_>>(),
+        vec![SegmentId(2), SegmentId(3)]
+    );
+    assert!(backup.path().join("000000002.wal.idx").exists());
+    assert!(
+        std::fs::read_dir(backup.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".tmp"))
+    );
+    // A backup directory is a WAL that opens.
+    std::fs::remove_file(backup.path().join("000000002.wal")).unwrap();
+    std::fs::remove_file(backup.path().join("000000002.wal.idx")).unwrap();
+    let restored = Wal::open(backup.path(), small()).unwrap();
+    assert_eq!(read_all(&restored).len(), 1);
+}
+
+#[test]
+fn backup_into_the_wal_directory_or_an_empty_path_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), small()).unwrap();
+    wal.append(b"x").unwrap();
+    wal.rotate().unwrap();
+    assert!(matches!(
+        wal.backup_last_sealed(dir.path()),
+        Err(Error::Backup(_))
+    ));
+    let link = tempfile::tempdir().unwrap();
+    let alias = link.path().join("alias");
+    std::os::unix::fs::symlink(dir.path(), &alias).unwrap();
+    assert!(
+        matches!(wal.backup_last_sealed(&alias), Err(Error::Backup(_))),
+        "a symlink to the WAL directory"
+    );
+    assert!(matches!(wal.backup_last_sealed(""), Err(Error::Backup(_))));
+}
