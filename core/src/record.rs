@@ -152,10 +152,18 @@ pub fn read_record<R: RegionRead>(
         });
     }
     if end - offset < FRAME_OVERHEAD_LEN as u64 {
+        // Too little room for any frame: report the stored length when it can be read.
+        let mut head = [0u8; FRAME_HEADER_LEN];
+        let length = if offset + FRAME_HEADER_LEN as u64 <= capacity {
+            read_small(region, offset, &mut head).map_err(region_err(segment, offset))?;
+            u32::from_le_bytes([head[4], head[5], head[6], head[7]])
+        } else {
+            0
+        };
         return Err(Error::Corrupt {
             segment,
             offset,
-            reason: CorruptionReason::LengthOutOfRange { length: 0 },
+            reason: CorruptionReason::LengthOutOfRange { length },
         });
     }
     match inspect_frame(region, offset, end, check).map_err(region_err(segment, offset))? {
