@@ -87,6 +87,11 @@ impl SharedMap {
         let _ = self.map.advise(Advice::PopulateWrite);
     }
 
+    /// The size of the segment.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.len
+    }
+
     /// The published state, sealed flag first (see `walfs_core::cursor`).
     pub(crate) fn published(&self) -> walfs_core::PublishedEnd {
         self.gate.published()

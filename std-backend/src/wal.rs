@@ -434,11 +434,24 @@ impl Wal {
         Reader::new(Arc::clone(&self.shared), Position::new(first, 0))
     }
 
-    /// A reader from `position` (offsets inside the header mean the segment's first record).
+    /// A reader from `position` (offsets inside the header mean the segment's first record; the
+    /// nil position means the start of the log, as in the original).
     pub fn reader_at(&self, position: Position) -> Result<Reader> {
-        if self.shared.map(position.segment).is_none() {
+        let Some(map) = self.shared.map(position.segment) else {
+            if position.segment == SegmentId(0) {
+                return Ok(self.reader());
+            }
             return Err(walfs_core::Error::NoSuchSegment {
                 segment: position.segment,
+            }
+            .into());
+        };
+        let capacity = map.capacity();
+        if position.offset > capacity {
+            return Err(walfs_core::Error::OffsetOutOfBounds {
+                segment: position.segment,
+                offset: position.offset,
+                capacity,
             }
             .into());
         }

@@ -499,3 +499,38 @@ fn backup_into_the_wal_directory_or_an_empty_path_is_refused() {
     );
     assert!(matches!(wal.backup_last_sealed(""), Err(Error::Backup(_))));
 }
+
+#[test]
+fn reader_at_refuses_an_offset_past_the_segment_and_takes_nil_as_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), small()).unwrap();
+    wal.append(b"a").unwrap();
+    wal.rotate().unwrap();
+    wal.append(b"b").unwrap();
+    assert!(matches!(
+        wal.reader_at(Position::new(SegmentId(1), 1 << 22)),
+        Err(Error::Wal(walfs::core::Error::OffsetOutOfBounds {
+            offset: 4_194_304,
+            capacity: 4096,
+            ..
+        }))
+    ));
+    let mut from_nil = wal.reader_at(Position::NIL).unwrap();
+    assert_eq!(from_nil.next().unwrap().unwrap().payload(), b"a");
+}
+
+#[test]
+fn truncation_at_a_segment_boundary_cuts_the_segment_holding_the_last_record_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), small()).unwrap();
+    for i in 1..=3 {
+        wal.append_indexed(b"r", i).unwrap();
+        wal.rotate().unwrap();
+    }
+    wal.truncate_after(1).unwrap();
+    assert_eq!(wal.active_segment(), SegmentId(1));
+    let segments = wal.segments();
+    assert_eq!(segments.len(), 1);
+    assert!(!segments[0].sealed);
+    assert_eq!(wal.log_index_bounds(), Some((1, 1)));
+}

@@ -62,13 +62,18 @@ impl<S: Storage> WalEngine<S> {
                 first,
             });
         }
-        for (&id, slot) in self.segments.iter().rev() {
-            let segment_first = slot.segment.first_log_index();
-            if segment_first == 0 || slot.records.is_empty() {
+        // The segment holding `log_index` keeps it and the records before it; when `log_index`
+        // is `first - 1`, the first indexed segment keeps none.
+        for (&id, slot) in &self.segments {
+            let Some(last) = slot.last_log_index() else {
                 continue;
+            };
+            let segment_first = slot.segment.first_log_index();
+            if log_index < segment_first {
+                return Ok((id, 0));
             }
-            if segment_first <= log_index + 1 {
-                return Ok((id, log_index + 1 - segment_first));
+            if log_index <= last {
+                return Ok((id, log_index - segment_first + 1));
             }
         }
         Err(Error::LogIndexTruncated {
