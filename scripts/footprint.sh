@@ -21,7 +21,8 @@ else
   size_tool="$sysroot_bin/llvm-size"
 fi
 
-elf=target/thumbv7em-none-eabihf/release/footprint
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+elf="$target_dir/thumbv7em-none-eabihf/release/footprint"
 status=0
 printf '| CRC-32C table (features) | flash total | code (.text) | read-only data | peak stack |\n'
 printf '| --- | ---: | ---: | ---: | ---: |\n'
