@@ -534,3 +534,15 @@ fn truncation_at_a_segment_boundary_cuts_the_segment_holding_the_last_record_kep
     assert!(!segments[0].sealed);
     assert_eq!(wal.log_index_bounds(), Some((1, 1)));
 }
+
+#[test]
+fn wal_is_send_and_sync_and_readers_and_views_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Wal>();
+    send::<walfs::Reader>();
+    send::<walfs::Record>();
+    send_sync::<walfs::RecordView>();
+    send::<walfs::Cleaner>();
+    send_sync::<Error>();
+}
