@@ -27,8 +27,9 @@ use core::ops::Range;
 
 use crate::error::{CorruptionReason, Error, Result, kind_of, region_err};
 use crate::format::{
-    FRAME_HEADER_LEN, HEADER_LEN, RecordFrame, SEGMENT_SIZE_MAX, SEGMENT_SIZE_MIN, SegmentFlags,
-    SegmentHeader, encode_frame_header, encode_frame_suffix, frame_len, max_payload_len,
+    FRAME_ALIGN, FRAME_HEADER_LEN, HEADER_LEN, RecordFrame, SEGMENT_SIZE_MAX, SEGMENT_SIZE_MIN,
+    SegmentFlags, SegmentHeader, encode_frame_header, encode_frame_suffix, frame_len,
+    max_payload_len,
 };
 use crate::position::{Position, SegmentId};
 use crate::record::{CrcCheck, read_payload, read_record};
@@ -348,10 +349,22 @@ impl<R: Region> Segment<R> {
         visit: impl FnMut(RecordFrame),
     ) -> Result<(Self, OpenReport), R::Error> {
         let watermark = if self.header.flags.has_watermark() {
-            self.header
-                .check_write_offset(capacity)
-                .map_err(self.corrupt_header())?;
-            self.header.write_offset
+            let write_offset = self.header.write_offset;
+            match self.header.check_write_offset(capacity) {
+                Ok(()) => write_offset,
+                // A well-formed watermark beyond the end of the file: the file was cut short.
+                // The scan stops at the file's end at the latest, below the watermark, so the
+                // missing acknowledged records are reported as corruption where the data ends
+                // (and cut if the repair policy says so), never silently dropped.
+                Err(_)
+                    if write_offset > capacity
+                        && write_offset >= HEADER_END
+                        && write_offset.is_multiple_of(FRAME_ALIGN as u64) =>
+                {
+                    write_offset
+                }
+                Err(reason) => return Err(self.corrupt_header()(reason)),
+            }
         } else {
             HEADER_END
         };

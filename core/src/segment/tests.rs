@@ -977,3 +977,51 @@ fn trailer_constant_is_what_frames_carry() {
     segment.append(b"abc", 0).unwrap();
     assert_eq!(&bytes[64 + 8 + 3..64 + 16 + 3], &TRAILER);
 }
+
+#[test]
+fn file_cut_below_its_watermark_is_corruption_at_the_cut_and_repairable() {
+    let mut bytes = [0u8; 1024];
+    let mut segment = create(&mut bytes);
+    let mut offsets = [0u64; 6];
+    for (i, offset) in offsets.iter_mut().enumerate() {
+        *offset = segment.append(&payload(i), 0).unwrap();
+    }
+    segment.sync(T).unwrap();
+    segment.sync(T).unwrap();
+    drop(segment);
+    // The file now ends inside the fourth record: the watermark lies beyond its end.
+    let cut = usize::try_from(offsets[3]).unwrap() + 20;
+    let short = &mut bytes[..cut];
+    assert!(matches!(
+        Segment::open(RamRegion::new(short), ID, OpenOptions::default()),
+        Err(Error::Corrupt { offset, .. }) if offset == offsets[3]
+    ));
+    let repair = OpenOptions {
+        repair: RepairPolicy::TruncateAtDamage,
+        ..OpenOptions::default()
+    };
+    let (segment, report) = Segment::open(RamRegion::new(short), ID, repair).unwrap();
+    assert!(
+        matches!(report.scan.unwrap().stop, ScanStop::Corruption(ref d) if d.offset == offsets[3])
+    );
+    assert_eq!(segment.record_count(), 3);
+    assert_eq!(segment.header().write_offset, offsets[3]);
+}
+
+#[test]
+fn file_cut_exactly_at_a_record_boundary_below_its_watermark_is_not_a_clean_end() {
+    let mut bytes = [0u8; 1024];
+    let mut segment = create(&mut bytes);
+    let mut offsets = [0u64; 6];
+    for (i, offset) in offsets.iter_mut().enumerate() {
+        *offset = segment.append(&payload(i), 0).unwrap();
+    }
+    segment.sync(T).unwrap();
+    segment.sync(T).unwrap();
+    drop(segment);
+    let short = &mut bytes[..usize::try_from(offsets[4]).unwrap()];
+    assert!(matches!(
+        Segment::open(RamRegion::new(short), ID, OpenOptions::default()),
+        Err(Error::Corrupt { offset, reason: CorruptionReason::Erased, .. }) if offset == offsets[4]
+    ));
+}
