@@ -30,7 +30,12 @@ pub use open::RecoveryReport;
 pub use retention::RetentionPolicy;
 
 use crate::error::{Error, Result};
-use crate::format::{IndexEntry, RecordFrame, SEGMENT_SIZE_DEFAULT};
+use crate::format::{
+    FRAME_OVERHEAD_LEN, HEADER_LEN, IndexEntry, RecordFrame, SEGMENT_SIZE_DEFAULT,
+};
+
+/// Bytes of the smallest frame (a zero-length payload).
+const FRAME_OVERHEAD: u64 = FRAME_OVERHEAD_LEN as u64;
 use crate::position::{Position, SegmentId};
 use crate::region::RegionErrorKind;
 use crate::segment::{RepairPolicy, Segment};
@@ -80,6 +85,23 @@ struct Slot<R: crate::region::Region> {
 }
 
 impl<R: crate::region::Region> Slot<R> {
+    /// Reserves room for as many records as the segment can hold (one per 16-byte frame), so
+    /// appends to the active segment never reallocate: the write path allocates nothing. A large
+    /// allocation is committed lazily by the OS, so memory use follows the records written; a
+    /// failed reservation only means the table grows as needed.
+    fn reserve_for_appends(&mut self) {
+        let frames = self.segment.capacity().saturating_sub(HEADER_LEN as u64) / FRAME_OVERHEAD;
+        let more = usize::try_from(frames)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(self.records.len());
+        let _ = self.records.try_reserve_exact(more);
+    }
+
+    /// Gives back the room reserved for appends once the segment is sealed.
+    fn release_reserve(&mut self) {
+        self.records.shrink_to_fit();
+    }
+
     fn push(&mut self, frame: RecordFrame) {
         // Offsets are below the segment size, at most 4 GiB - 16.
         let offset = u32::try_from(frame.offset).unwrap_or(u32::MAX);

@@ -181,6 +181,9 @@ impl<S: Storage> WalEngine<S> {
         for frame in frames {
             slot.push(frame);
         }
+        if is_last && !slot.segment.is_sealed() && !self.options.read_only {
+            slot.reserve_for_appends();
+        }
         Ok(Some(slot))
     }
 
@@ -264,13 +267,12 @@ impl<S: Storage> WalEngine<S> {
             first_log_index: 0,
         };
         let segment = Segment::create(region, id, init)?;
-        self.segments.insert(
-            id,
-            Slot {
-                segment,
-                records: Vec::new(),
-            },
-        );
+        let mut slot = Slot {
+            segment,
+            records: Vec::new(),
+        };
+        slot.reserve_for_appends();
+        self.segments.insert(id, slot);
         self.active = id;
         Ok(())
     }
@@ -291,6 +293,7 @@ impl<S: Storage> WalEngine<S> {
             .get_mut(&id)
             .ok_or(Error::NoSuchSegment { segment: id })?;
         slot.segment.seal(now)?;
+        slot.release_reserve();
         let bytes = slot.index_bytes();
         self.storage
             .write_index(id, &bytes)
