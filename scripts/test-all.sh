@@ -50,6 +50,9 @@ step "loom: walfs' concurrency protocols (publication, pins, deletion, rotation 
 RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
   cargo test -p walfs --release --lib
 
+step "walfs-sim: exhaustive small workloads and 1,000 random crash seeds (release)"
+cargo test -p walfs-sim --release -- --nocapture
+
 step "tests: unit, Go fixtures, property tests"
 cargo test --workspace
 

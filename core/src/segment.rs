@@ -786,9 +786,9 @@ impl<R: Region> Segment<R> {
         self.header.flags = self.header.flags.unsealed();
         self.header.write_offset = self.header.write_offset.min(new_end);
         self.header.entry_count = keep.min(self.header.entry_count);
-        if keep == 0 {
-            self.header.first_log_index = 0;
-        }
+        // The first log index is cleared only in step 4, after the cut: a crash between
+        // steps 1 and 2 recovers every old record, and they must keep their log indexes
+        // (found by walfs-sim, exhaustive seed 3).
         self.header.last_modified_at = now;
         self.write_header()?;
         self.guard(|region| region.persist(0..HEADER_END), 0)?;
@@ -804,6 +804,9 @@ impl<R: Region> Segment<R> {
         self.durable_end = new_end;
         self.header.write_offset = new_end;
         self.header.entry_count = keep;
+        if keep == 0 {
+            self.header.first_log_index = 0;
+        }
         self.header.flags = SegmentFlags(self.header.flags.0 | SegmentFlags::WATERMARK);
         self.write_header()?;
         self.guard(|region| region.persist(0..HEADER_END), 0)?;

@@ -79,6 +79,14 @@ impl<S: Storage> WalEngine<S> {
             engine.segments.insert(id, slot);
             engine.active = id;
             if unsealed_before_last && watermarked {
+                // An interrupted truncation: its first step made this segment's header durable,
+                // unsealed, with the watermark lowered to the cut (the target of a truncation
+                // into an earlier segment is sealed, so its watermark was its end). Cut it there
+                // now, whether or not the cut itself reached the medium, then remove the
+                // segments after it: the log is the truncated one.
+                if !options.read_only {
+                    engine.cut_at_watermark(id)?;
+                }
                 for &leftover in &ids[position + 1..] {
                     if !options.read_only {
                         engine
@@ -185,6 +193,33 @@ impl<S: Storage> WalEngine<S> {
             slot.reserve_for_appends();
         }
         Ok(Some(slot))
+    }
+
+    /// Cuts segment `id` after its last record that ends at or below its header watermark.
+    fn cut_at_watermark(&mut self, id: SegmentId) -> Result<(), S::Error> {
+        let now = self.now();
+        let slot = self
+            .segments
+            .get_mut(&id)
+            .ok_or(Error::NoSuchSegment { segment: id })?;
+        let watermark = slot.segment.header().write_offset;
+        let keep = slot
+            .records
+            .iter()
+            .take_while(|&&(offset, payload_len)| {
+                RecordFrame {
+                    offset: u64::from(offset),
+                    payload_len,
+                }
+                .next_offset()
+                    <= watermark
+            })
+            .count();
+        if keep < slot.records.len() {
+            slot.segment.truncate_to(keep as u64, now)?;
+            slot.records.truncate(keep);
+        }
+        Ok(())
     }
 
     /// Whether segment `id` holds nothing but a damaged or erased header.

@@ -1,0 +1,167 @@
+//! # walfs-sim
+//!
+//! A deterministic crash simulator for walfs. It drives the *real* engine
+//! ([`walfs_core::wal::WalEngine`], the code the `walfs` crate runs) over a simulated disk that
+//! crashes, and checks every recovery against a model of what was acknowledged.
+//!
+//! ## Durability model
+//!
+//! Every file has a **volatile** image (what the process reads and writes: the page cache) and
+//! a **durable** image (what survives a crash), and a dirty flag per 512-byte sector, grouped in
+//! 4 KiB pages.
+//!
+//! - `write_at` changes the volatile image and marks sectors dirty.
+//! - `persist(range)` (msync) moves every dirty sector of the pages touching `range` (rounded
+//!   out to pages) to the durable image; `sync` (fsync) moves all of the file's dirty sectors.
+//! - The directory has a volatile and a durable namespace. Creating a segment, replacing an
+//!   index file (a temporary file written and fsynced, then renamed) and removing files change
+//!   only the volatile one; `sync_dir` makes every pending operation durable.
+//! - [`SimStorage::crash`] builds the next durable state from a seed: each dirty page is kept
+//!   whole, dropped, or torn (each of its dirty sectors new, old, or split at any byte with the
+//!   unwritten part old bytes or garbage); pages are independent (mmap write-back has no order);
+//!   each pending directory operation survives or not, on its own. Then volatile := durable.
+//!   Bytes written but not persisted are the only bytes a crash changes.
+//!
+//! Injected faults, at seeded points ([`storage::FaultConfig`]): `persist`, `sync` or
+//! `sync_dir` fails with an I/O error and the failed pages are marked clean *without* reaching
+//! the durable image (so a later sync "succeeds": the engine must be poisoned already);
+//! `create_segment` fails with `NoSpace`; a bit flips in acknowledged data below a segment's
+//! durable watermark (latent corruption: open, or a read, must report it).
+//!
+//! Sectors are atomic in the default crash model: a dirty sector comes back old or new, never
+//! mixed. That is the assumption walfs documents (`SQLite`'s "powersafe overwrite"; `PostgreSQL`
+//! makes it too). `WALFS_SIM_TEARS=byte` (or [`storage::TearModel::AnyByte`]) tears sectors at any
+//! byte, the rest old bytes or garbage. In that model the simulator shows a known limit: the
+//! durable watermark covering the records of a sync reaches the disk with the *next* sync, so a
+//! record acknowledged by the latest sync can be lost without a corruption report if a later
+//! write tears its sector (replay: `WALFS_SIM_TEARS=byte WALFS_SIM_SEED=1000092 WALFS_SIM_RUNS=1
+//! cargo run -p walfs-sim --release`). Closing it would cost a second fsync per sync.
+//!
+//! ## What is checked after every recovery
+//!
+//! Every record acknowledged durable (appended before a `sync` that returned `Ok`) is present,
+//! intact, at its position and log index; the recovered log is a prefix of what was written, in
+//! order, without holes; no truncated or retired record comes back; a crash in the middle of an
+//! operation recovers to the log before it or after it; latent corruption below the watermark
+//! is reported, never dropped; after a failed barrier every change fails until reopen; the
+//! engine never panics. A violation prints its seed and the command that replays it.
+//!
+//! ## Crash-testing your own code
+//!
+//! [`SimStorage`] is a [`walfs_core::storage::Storage`]: open a `WalEngine` on a clone of it,
+//! run your code, drop the engine, crash, reopen and check your invariants.
+//!
+//! ```
+//! use walfs_core::wal::{WalEngine, WalOptions};
+//! use walfs_sim::SimStorage;
+//!
+//! let disk = SimStorage::new();
+//! let options = WalOptions { segment_size: 64 * 1024, ..WalOptions::default() };
+//! for seed in 0..100 {
+//!     let (mut wal, _) = WalEngine::open(disk.clone(), options)?;
+//!     let acked = wal.append(format!("record {seed}").as_bytes(), 0)?;
+//!     wal.sync()?; // acknowledged: must survive any crash from here on
+//!     wal.append(b"not acknowledged", 0)?; // may or may not survive
+//!     drop(wal); // the process dies...
+//!     disk.crash(seed); // ...and so does the machine
+//!     let (mut wal, _) = WalEngine::open(disk.clone(), options)?;
+//!     wal.read(acked)?; // still there, CRC checked
+//! }
+//! # Ok::<(), walfs_core::Error<walfs_sim::SimError>>(())
+//! ```
+//!
+//! ## Seeds
+//!
+//! `WALFS_SIM_SEED` (first seed) and `WALFS_SIM_RUNS` (how many) select the runs of the tests
+//! and of the `walfs-sim` binary; see [`seeds_from_env`].
+#![forbid(unsafe_code)]
+
+pub mod oracle;
+pub mod rng;
+pub mod storage;
+pub mod workload;
+
+use std::time::Instant;
+
+pub use rng::SplitMix64;
+pub use storage::{Disk, FaultConfig, SimError, SimRegion, SimStorage};
+pub use workload::{Config, Stats, Violation, run_exhaustive, run_random};
+
+/// The seeds `start..start + runs`, from `WALFS_SIM_SEED` and `WALFS_SIM_RUNS` when set (with
+/// only `WALFS_SIM_SEED`, that one seed).
+pub fn seeds_from_env(default_start: u64, default_runs: u64) -> std::ops::Range<u64> {
+    let parse = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    match (parse("WALFS_SIM_SEED"), parse("WALFS_SIM_RUNS")) {
+        (Some(seed), runs) => seed..seed + runs.unwrap_or(1),
+        (None, Some(runs)) => default_start..default_start + runs,
+        (None, None) => default_start..default_start + default_runs,
+    }
+}
+
+/// The figures of a set of runs and the violations found.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Figures summed over the runs.
+    pub stats: Stats,
+    /// Every violation, with its seed.
+    pub violations: Vec<Violation>,
+    /// Wall time, in seconds.
+    pub seconds: f64,
+}
+
+impl Summary {
+    /// One line of figures: runs, crash states explored, faults injected, states per second.
+    pub fn figures(&self, label: &str) -> String {
+        let s = &self.stats;
+        // Float formatting of counters: precision loss above 2^52 does not matter here.
+        #[allow(clippy::cast_precision_loss)]
+        let per_second = s.crash_states as f64 / self.seconds.max(1e-9);
+        format!(
+            "walfs-sim {label}: {} runs, {} ops, {} crash states explored ({} mid-operation), \
+             {} faults injected ({} bit flips, {} reported as corruption), {} storage events, \
+             {:.1} s, {per_second:.0} states/s, {} violations",
+            s.runs,
+            s.ops,
+            s.crash_states,
+            s.mid_op_crashes,
+            s.faults,
+            s.bit_flips,
+            s.corruption_reported,
+            s.events,
+            self.seconds,
+            self.violations.len()
+        )
+    }
+}
+
+/// Runs `run` for every seed of `seeds` and sums the figures; stops after `max_violations`.
+pub fn explore(
+    seeds: std::ops::Range<u64>,
+    max_violations: usize,
+    run: impl Fn(u64) -> Result<Stats, Violation>,
+) -> Summary {
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    // The engine's panics are caught and reported as violations; keep their default message
+    // from flooding the output.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for seed in seeds {
+        match run(seed) {
+            Ok(stats) => summary.stats.add(&stats),
+            Err(violation) => {
+                summary.violations.push(violation);
+                if summary.violations.len() >= max_violations {
+                    break;
+                }
+            }
+        }
+    }
+    std::panic::set_hook(hook);
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary
+}

@@ -1,0 +1,47 @@
+//! `walfs-sim`: long simulator runs.
+//!
+//! ```text
+//! cargo run -p walfs-sim --release -- --seeds 100000 [--start N] [--exhaustive N]
+//! ```
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut seeds = 10_000u64;
+    let mut start = walfs_sim::seeds_from_env(0, 0).start;
+    let mut exhaustive = 0u64;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let value = args.next().and_then(|v| v.parse::<u64>().ok());
+        match (arg.as_str(), value) {
+            ("--seeds", Some(v)) => seeds = v,
+            ("--start", Some(v)) => start = v,
+            ("--exhaustive", Some(v)) => exhaustive = v,
+            _ => {
+                eprintln!("usage: walfs-sim [--seeds N] [--start FIRST] [--exhaustive N]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut failed = false;
+    if exhaustive > 0 {
+        let summary = walfs_sim::explore(start..start + exhaustive, 10, walfs_sim::run_exhaustive);
+        println!("{}", summary.figures("exhaustive"));
+        for violation in &summary.violations {
+            println!("{}", violation.report("exhaustive_small_workloads"));
+        }
+        failed |= !summary.violations.is_empty();
+    }
+    let summary = walfs_sim::explore(start..start + seeds, 10, walfs_sim::run_random);
+    println!("{}", summary.figures("random"));
+    for violation in &summary.violations {
+        println!("{}", violation.report("random_seeds"));
+    }
+    failed |= !summary.violations.is_empty();
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
