@@ -63,7 +63,7 @@ pub struct Config {
     pub payload_lens: Vec<usize>,
     /// Whether records carry log indexes.
     pub indexed: bool,
-    /// Weight of each operation of [`OPS`].
+    /// Weight of each operation, in the order of the workload's operation table.
     pub weights: [u32; 10],
     /// Injected storage faults.
     pub faults: FaultConfig,
