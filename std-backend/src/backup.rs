@@ -14,10 +14,10 @@ use walfs_core::SegmentId;
 use walfs_core::region::RegionErrorKind;
 
 use crate::error::{Error, FsError, Result};
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{Ordering, StaticCounter};
 use crate::wal::Wal;
 
-static BACKUP_COUNTER: AtomicU64 = AtomicU64::new(0);
+static BACKUP_COUNTER: StaticCounter = StaticCounter::new(0);
 
 impl Wal {
     /// Copies every sealed segment with an id above `after` (and its index file) into

@@ -20,6 +20,10 @@ pub(crate) use std::sync::{
     Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
 
+/// A process-wide counter for `static`s (loom's atomics cannot be built in a `static`, and a
+/// counter that only makes names unique is no protocol for loom to check).
+pub(crate) type StaticCounter = std::sync::atomic::AtomicU64;
+
 /// Takes a read lock, recovering the data if a holder panicked.
 pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     lock.read()
