@@ -53,6 +53,7 @@ RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_D
 step "walfs-sim: exhaustive small workloads and 1,000 random crash seeds (release)"
 cargo test -p walfs-sim --release -- --nocapture
 
+step "benches compile (walfs-benches, criterion)"; cargo bench -p walfs-benches --no-run
 step "tests: unit, Go fixtures, property tests"
 cargo test --workspace
 

@@ -1,0 +1,346 @@
+//! Helpers shared by walfs' criterion benches (`benches/*.rs`), the zero-allocation test and the
+//! `bench-table` binary.
+//!
+//! Every bench is read as a ratio to a floor measured in the same run (`benches/floor.rs`): a
+//! memcpy of the payload into a mapped, preallocated file, CRC-32C of the same bytes, and one
+//! fdatasync of a 4 KiB dirty page. `scripts/bench-table.sh` prints the table.
+
+use std::fs::File;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use memmap2::{Advice, MmapMut};
+use walfs::core::format::{HEADER_LEN, frame_len};
+use walfs::{Options, Position, RetentionPolicy, Wal};
+
+/// One KiB.
+pub const KIB: usize = 1024;
+
+/// Payload sizes of the Go original's "Write Performance (`NoSync` mode)" rows.
+pub const WRITE_SIZES: [usize; 5] = [16, KIB, 32 * KIB, 64 * KIB, 512 * KIB];
+
+/// Payload sizes of the Go original's "Sync Impact" rows.
+pub const SYNC_SIZES: [usize; 3] = [KIB, 32 * KIB, 64 * KIB];
+
+/// Segment size of every bench WAL: the default of both implementations (16 MiB).
+pub const SEGMENT_SIZE: u64 = 16 * 1024 * 1024;
+
+/// A payload of `len` bytes with a fixed, non-constant pattern.
+pub fn payload(len: usize) -> Vec<u8> {
+    // Truncation is the point: a repeating byte pattern.
+    #[expect(clippy::cast_possible_truncation, reason = "a byte pattern")]
+    (0..len).map(|i| (i * 31 + 7) as u8).collect()
+}
+
+/// A fresh temporary directory for a bench, under `$WALFS_BENCH_DIR` if set (default: the
+/// system's temporary directory, which must be on a real disk for the sync benches to mean
+/// anything).
+///
+/// # Panics
+/// If the directory cannot be created.
+pub fn bench_dir() -> tempfile::TempDir {
+    let builder = tempfile::Builder::new()
+        .prefix("walfs-bench-")
+        .tempdir_in(base_dir());
+    builder.expect("create a bench directory")
+}
+
+fn base_dir() -> PathBuf {
+    std::env::var_os("WALFS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
+}
+
+/// Records of `payload_len` bytes that fit in one segment of `segment_size` bytes.
+pub fn records_per_segment(segment_size: u64, payload_len: usize) -> u64 {
+    (segment_size - HEADER_LEN as u64) / frame_len(payload_len as u64)
+}
+
+/// Retention that keeps the active segment and the one before it: benches that write gigabytes
+/// remove what they wrote, outside the timed loop.
+pub const KEEP_TWO: RetentionPolicy = RetentionPolicy {
+    max_age_ns: None,
+    max_segments: Some(2),
+    min_segments: 2,
+};
+
+/// A WAL whose appends are timed inside one segment: rotation (which seals, and so syncs, the
+/// segment) and removal of old segments happen between timed chunks, so a no-sync write bench
+/// measures the append path alone. `write_across_rotation` measures the rest.
+pub struct SegmentAppender {
+    /// The WAL.
+    pub wal: Wal,
+    payload: Vec<u8>,
+    per_segment: u64,
+    /// Records that still fit in the active segment.
+    left: u64,
+    /// Positions readers of the concurrent bench read (appended right after each rotation).
+    reads: Vec<Position>,
+    reads_per_segment: usize,
+    /// Minor page faults of this thread inside timed chunks, and the records they appended.
+    faults: (u64, u64),
+    _dir: tempfile::TempDir,
+}
+
+impl SegmentAppender {
+    /// A fresh WAL appending records of `payload_len` bytes; `reads` records are appended after
+    /// each rotation (untimed) for concurrent readers to read.
+    ///
+    /// # Panics
+    /// If the WAL cannot be opened.
+    pub fn new(payload_len: usize, reads: usize) -> Self {
+        let dir = bench_dir();
+        let wal = Wal::open(dir.path(), Options::new().segment_size(SEGMENT_SIZE)).expect("open");
+        let per_segment = records_per_segment(SEGMENT_SIZE, payload_len);
+        let mut appender = SegmentAppender {
+            wal,
+            payload: payload(payload_len),
+            per_segment,
+            left: per_segment,
+            reads: Vec::with_capacity(reads),
+            reads_per_segment: reads,
+            faults: (0, 0),
+            _dir: dir,
+        };
+        appender.fill_reads();
+        appender
+    }
+
+    fn fill_reads(&mut self) {
+        self.reads.clear();
+        for _ in 0..self.reads_per_segment {
+            self.reads
+                .push(self.wal.append(&self.payload).expect("append"));
+        }
+        self.left -= self.reads_per_segment as u64;
+    }
+
+    /// Starts a new segment and removes old ones (untimed).
+    fn roll(&mut self) {
+        self.wal.rotate().expect("rotate");
+        self.wal
+            .apply_retention(&KEEP_TWO, |_| true)
+            .expect("retention");
+        self.left = self.per_segment;
+        self.fill_reads();
+    }
+
+    /// Runs `iters` operations in chunks that stay inside one segment; `chunk` runs `n` of them
+    /// and its time is summed. Returns the summed time.
+    fn chunked(
+        &mut self,
+        iters: u64,
+        min_chunk: u64,
+        mut chunk: impl FnMut(&Self, u64),
+    ) -> Duration {
+        let mut total = Duration::ZERO;
+        let mut todo = iters;
+        while todo > 0 {
+            if self.left < min_chunk.min(todo).max(1) {
+                self.roll();
+            }
+            let n = todo.min(self.left);
+            let rotations = self.wal.rotation_count();
+            let faults = minor_faults();
+            let start = Instant::now();
+            chunk(self, n);
+            total += start.elapsed();
+            self.faults.0 += minor_faults().saturating_sub(faults);
+            self.faults.1 += n;
+            assert_eq!(
+                self.wal.rotation_count(),
+                rotations,
+                "an append rotated inside a timed chunk"
+            );
+            todo -= n;
+            self.left -= n;
+        }
+        total
+    }
+
+    /// Minor page faults per record this thread took inside timed chunks so far (the
+    /// appending thread's own faults, so meaningful for [`SegmentAppender::append`]).
+    pub fn faults_per_record(&self) -> f64 {
+        #[expect(clippy::cast_precision_loss, reason = "a ratio for display")]
+        let ratio = self.faults.0 as f64 / self.faults.1.max(1) as f64;
+        ratio
+    }
+
+    /// Appends `iters` records on this thread; returns the time spent appending.
+    ///
+    /// # Panics
+    /// If an append fails, or rotates inside a timed chunk.
+    pub fn append(&mut self, iters: u64) -> Duration {
+        self.chunked(iters, 1, |me, n| {
+            for _ in 0..n {
+                black_box(me.wal.append(black_box(&me.payload)).expect("append"));
+            }
+        })
+    }
+
+    /// Appends `iters` records from `threads` threads (each a share); returns the wall time.
+    ///
+    /// # Panics
+    /// If an append fails, or rotates inside a timed chunk.
+    pub fn append_threads(&mut self, iters: u64, threads: u64) -> Duration {
+        self.chunked(iters, threads, |me, n| {
+            std::thread::scope(|scope| {
+                for t in 0..threads {
+                    let share = n / threads + u64::from(t < n % threads);
+                    scope.spawn(move || {
+                        for _ in 0..share {
+                            black_box(me.wal.append(black_box(&me.payload)).expect("append"));
+                        }
+                    });
+                }
+            });
+        })
+    }
+
+    /// `iters` operations from `writers` appending threads and `readers` threads reading
+    /// records of the active segment by position, shared out in proportion; returns the wall
+    /// time. Only the appends use up the segment, but chunks are cut as if every operation did.
+    ///
+    /// # Panics
+    /// If an append or a read fails, or an append rotates inside a timed chunk.
+    pub fn read_write_threads(&mut self, iters: u64, writers: u64, readers: u64) -> Duration {
+        let threads = writers + readers;
+        self.chunked(iters, threads, |me, n| {
+            std::thread::scope(|scope| {
+                for t in 0..threads {
+                    let share = n / threads + u64::from(t < n % threads);
+                    if t < writers {
+                        scope.spawn(move || {
+                            for _ in 0..share {
+                                black_box(me.wal.append(black_box(&me.payload)).expect("append"));
+                            }
+                        });
+                    } else {
+                        scope.spawn(move || {
+                            let reads = &me.reads;
+                            for i in 0..share {
+                                #[expect(clippy::cast_possible_truncation, reason = "modulo len")]
+                                let position = reads[(i % reads.len() as u64) as usize];
+                                let view = me.wal.read(position).expect("read");
+                                black_box(&*view);
+                            }
+                        });
+                    }
+                }
+            });
+        })
+    }
+}
+
+/// Minor page faults of the calling thread so far (`/proc/thread-self/stat`; 0 where missing).
+pub fn minor_faults() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name, which is in parentheses: state is the first,
+            // minflt the eighth.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            rest.split(' ').nth(7)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Flushes every dirty page of the machine (untimed, before the sync benches), so that their
+/// fdatasyncs do not share the disk with write-back left by earlier benches.
+pub fn settle_disk() {
+    rustix::fs::sync();
+}
+
+/// A WAL filled with records of one size, for the read benches.
+pub struct FilledWal {
+    /// The WAL.
+    pub wal: Wal,
+    /// The position of every record, in order.
+    pub positions: Vec<Position>,
+    _dir: tempfile::TempDir,
+}
+
+impl FilledWal {
+    /// A WAL with `count` records of `payload_len` bytes (all in the first segment when they
+    /// fit in 16 MiB).
+    ///
+    /// # Panics
+    /// If the WAL cannot be written.
+    pub fn new(payload_len: usize, count: usize) -> Self {
+        let dir = bench_dir();
+        let wal = Wal::open(dir.path(), Options::new().segment_size(SEGMENT_SIZE)).expect("open");
+        let bytes = payload(payload_len);
+        let positions = (0..count)
+            .map(|_| wal.append(&bytes).expect("append"))
+            .collect();
+        FilledWal {
+            wal,
+            positions,
+            _dir: dir,
+        }
+    }
+
+    /// As many records of `payload_len` bytes as one segment holds, at most 65,536 and at
+    /// least 8.
+    pub fn one_segment(payload_len: usize) -> Self {
+        let fit = records_per_segment(SEGMENT_SIZE, payload_len).min(65_536);
+        Self::new(payload_len, usize::try_from(fit).unwrap_or(8).max(8))
+    }
+}
+
+/// The memcpy floor: a preallocated file, mapped and prefaulted, that payloads are copied into
+/// one after another (wrapping around), as an append copies them into a segment.
+pub struct MappedFile {
+    map: MmapMut,
+    next: usize,
+    _file: File,
+}
+
+impl MappedFile {
+    /// A mapped file of `len` bytes in `dir`, fallocated and prefaulted for writing.
+    ///
+    /// # Panics
+    /// If the file cannot be created or mapped.
+    pub fn new(dir: &Path, len: u64) -> Self {
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.join("floor.map"))
+            .expect("create floor file");
+        rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, len)
+            .expect("fallocate");
+        let map = map_file(&file);
+        // Failure (an old kernel) only leaves the faults in the first pass.
+        let _ = map.advise(Advice::PopulateWrite);
+        let mut mapped = MappedFile {
+            map,
+            next: 0,
+            _file: file,
+        };
+        mapped.map.fill(0);
+        mapped
+    }
+
+    /// Copies `payload` at the next 8-aligned offset, wrapping at the end.
+    pub fn copy(&mut self, payload: &[u8]) {
+        if self.next + payload.len() > self.map.len() {
+            self.next = 0;
+        }
+        let end = self.next + payload.len();
+        self.map[self.next..end].copy_from_slice(payload);
+        black_box(&self.map[self.next..end]);
+        self.next = (end + 7) & !7;
+    }
+
+    /// The mapping.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.map
+    }
+}
+
+#[expect(unsafe_code, reason = "memmap2 maps files with an unsafe constructor")]
+fn map_file(file: &File) -> MmapMut {
+    // SAFETY: the file is a private file of a fresh temporary directory: nothing else maps,
+    // truncates or writes it while the mapping lives.
+    unsafe { MmapMut::map_mut(file) }.expect("map floor file")
+}
