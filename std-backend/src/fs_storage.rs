@@ -4,7 +4,8 @@
 //!   names are segments (`1.wal` or `foo.wal` are left alone, never mapped onto a canonical file,
 //!   SPEC §13.27). The extension is used literally.
 //! - A new segment's space is reserved with `fallocate(2)` so a full disk fails the rotation,
-//!   never a store into the mapping (SIGBUS, §13.3), then its pages are prefaulted.
+//!   never a store into the mapping (SIGBUS, §13.3), then its pages are read into the page
+//!   cache (`MADV_POPULATE_READ`).
 //! - Existing segments are mapped with the size they have: never resized (§13.14).
 //! - Index files are replaced atomically: written to a temporary file, `fsync`ed, renamed over
 //!   the old one; errors are returned (§13.8). Temporary files left by a crash are removed when

@@ -81,10 +81,15 @@ impl SharedMap {
         })
     }
 
-    /// Faults every page in writable, so the first append to each page does not pay a page fault
-    /// (`MADV_POPULATE_WRITE`, Linux 5.14+; ignored where unsupported).
+    /// Fills the page cache and page tables of a new segment (`MADV_POPULATE_READ`, Linux 5.14+;
+    /// ignored where unsupported), so appends do not pay the cost of reading the pages in.
+    ///
+    /// Not `MADV_POPULATE_WRITE`: on a shared file mapping it dirties every page, and the
+    /// segment's first fdatasync then writes the whole file back (measured on this machine with a
+    /// 16 MiB segment: 52.8 ms against 0.9 ms), while that sync write-protects the pages again,
+    /// so appends still take a write fault per page.
     pub(crate) fn populate(&self) {
-        let _ = self.map.advise(Advice::PopulateWrite);
+        let _ = self.map.advise(Advice::PopulateRead);
     }
 
     /// The size of the segment.
