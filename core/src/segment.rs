@@ -138,6 +138,26 @@ impl BatchAppend {
     }
 }
 
+/// Refuses a payload that no segment of `capacity` bytes can hold (`frame_len(n) <= capacity - 64`),
+/// naming `segment` and the record's place in its batch.
+pub(crate) fn check_payload_fits<E>(
+    segment: SegmentId,
+    capacity: u64,
+    batch_index: usize,
+    payload_len: u64,
+) -> Result<(), E> {
+    let max = max_payload_len(capacity).unwrap_or(0);
+    if payload_len > max {
+        return Err(Error::RecordTooLarge {
+            segment,
+            batch_index,
+            payload_len,
+            max_payload_len: max,
+        });
+    }
+    Ok(())
+}
+
 /// One segment over a region.
 #[derive(Debug)]
 #[allow(
@@ -533,16 +553,7 @@ impl<R: Region> Segment<R> {
     }
 
     fn check_payload_len(&self, batch_index: usize, payload_len: u64) -> Result<(), R::Error> {
-        let max = max_payload_len(self.region.capacity()).unwrap_or(0);
-        if payload_len > max {
-            return Err(Error::RecordTooLarge {
-                segment: self.id,
-                batch_index,
-                payload_len,
-                max_payload_len: max,
-            });
-        }
-        Ok(())
+        check_payload_fits(self.id, self.region.capacity(), batch_index, payload_len)
     }
 
     fn write_frame(&mut self, offset: u64, payload: &[u8]) -> Result<u64, R::Error> {

@@ -684,22 +684,28 @@ pub fn run_with(seed: u64, config: Config) -> Result<Stats, Violation> {
     let counters = run.storage.counters();
     run.stats.events = counters.events;
     run.stats.faults = counters.faults + run.stats.bit_flips;
-    match outcome {
-        Ok(Ok(())) => Ok(run.stats),
-        Ok(Err(message)) => Err(Violation {
-            seed,
-            message,
-            trace: run.trace,
-        }),
-        Err(panic) => Err(Violation {
-            seed,
-            message: format!(
-                "the engine (or the simulator) panicked: {}",
-                panic_text(&*panic)
-            ),
-            trace: run.trace,
-        }),
-    }
+    verdict(seed, outcome, run)
+}
+
+/// The result of a run: its figures, or the violation (an oracle failure or a panic, caught).
+fn verdict(
+    seed: u64,
+    outcome: std::thread::Result<Result<(), String>>,
+    run: Run,
+) -> Result<Stats, Violation> {
+    let message = match outcome {
+        Ok(Ok(())) => return Ok(run.stats),
+        Ok(Err(message)) => message,
+        Err(panic) => format!(
+            "the engine (or the simulator) panicked: {}",
+            panic_text(&*panic)
+        ),
+    };
+    Err(Violation {
+        seed,
+        message,
+        trace: run.trace,
+    })
 }
 
 /// Runs small workload `seed` once, recording the disk after every storage event (write,
@@ -732,19 +738,7 @@ pub fn run_exhaustive(seed: u64) -> Result<Stats, Violation> {
         Ok(recorded)
     }));
     run.stats.events = run.storage.counters().events;
-    match outcome {
-        Ok(Ok(_)) => Ok(run.stats),
-        Ok(Err(message)) => Err(Violation {
-            seed,
-            message,
-            trace: run.trace,
-        }),
-        Err(panic) => Err(Violation {
-            seed,
-            message: format!("panic: {}", panic_text(&*panic)),
-            trace: run.trace,
-        }),
-    }
+    verdict(seed, outcome.map(|result| result.map(|_| ())), run)
 }
 
 /// Largest number of units (sectors or pages, plus directory operations) whose every subset

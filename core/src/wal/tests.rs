@@ -8,7 +8,6 @@ use super::*;
 use crate::error::CorruptionReason;
 use crate::format::SegmentHeader;
 use crate::region::RegionErrorKind;
-use crate::scan::ScanStop;
 use crate::segment::OpenOptions;
 use crate::testing::{MemError, MemStorage};
 
@@ -627,7 +626,17 @@ fn read_only_open_changes_nothing_and_refuses_changes() {
 fn scan_stops_are_reported_per_segment() {
     let (mut engine, _) = open(MemStorage::new(), 512);
     engine.append(b"a", 0).unwrap();
-    let (_, report) = open(engine.into_storage(), 512);
-    assert!(report.torn_tails.is_empty() && report.repaired.is_empty());
-    let _ = ScanStop::CleanEnd;
+    engine.rotate().unwrap();
+    engine.append(b"synced", 0).unwrap();
+    engine.sync().unwrap();
+    let torn = engine.append(b"not synced", 0).unwrap();
+    let (engine, clean) = open(engine.into_storage(), 512);
+    assert!(clean.torn_tails.is_empty() && clean.repaired.is_empty());
+    let storage = engine.into_storage();
+    storage.segment_bytes(SegmentId(2)).unwrap()[torn.offset as usize + 9] ^= 1;
+    let (_, report) = open(storage, 512);
+    assert_eq!(report.torn_tails.len(), 1, "only segment 2 has a torn tail");
+    assert_eq!(report.torn_tails[0].0, SegmentId(2));
+    assert_eq!(report.torn_tails[0].1.offset, torn.offset);
+    assert!(report.repaired.is_empty());
 }

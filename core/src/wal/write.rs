@@ -10,9 +10,9 @@ use alloc::vec::Vec;
 
 use super::{WalEngine, storage_err};
 use crate::error::{Error, Result};
-use crate::format::{frame_len, max_payload_len};
+use crate::format::frame_len;
 use crate::position::{Position, SegmentId};
-use crate::segment::NextLogIndex;
+use crate::segment::{NextLogIndex, check_payload_fits};
 use crate::storage::{Storage, StorageOp};
 
 impl<S: Storage> WalEngine<S> {
@@ -46,19 +46,15 @@ impl<S: Storage> WalEngine<S> {
         Ok(())
     }
 
-    /// The largest payload a record of the active segment can have.
+    /// Refuses a payload that a new segment (of the configured size) could not hold: a record
+    /// that does not fit the active segment goes to the next one, so that size decides.
     fn check_payload_len(&self, batch_index: usize, payload_len: u64) -> Result<(), S::Error> {
-        let capacity = self.options.segment_size;
-        let max = max_payload_len(capacity).unwrap_or(0);
-        if payload_len > max {
-            return Err(Error::RecordTooLarge {
-                segment: self.active,
-                batch_index,
-                payload_len,
-                max_payload_len: max,
-            });
-        }
-        Ok(())
+        check_payload_fits(
+            self.active,
+            self.options.segment_size,
+            batch_index,
+            payload_len,
+        )
     }
 
     /// Whether the active segment must be rotated before a record with `log_index` goes in.
