@@ -43,7 +43,7 @@ pub use error::{Error, FsError, Result};
 pub use fs_storage::{FsStorage, parse_segment_file_name, segment_file_name};
 pub use mmap::{MmapRegion, RecordView};
 pub use options::{Options, SyncPolicy};
-pub use reader::{Reader, Record};
+pub use reader::{Decoded, DecodingReader, Reader, Record};
 pub use wal::Wal;
 pub use walfs_core as core;
 pub use walfs_core::wal::{RecoveryReport, RetentionPolicy, SegmentInfo};

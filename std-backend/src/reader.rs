@@ -172,3 +172,76 @@ impl Reader {
         self.cursor.segment()
     }
 }
+
+/// A [`Reader`] that applies a decoder to every payload it returns (the Go original's
+/// `WithDecoder`, SPEC §5.7). Made by [`Reader::with_decoder`].
+///
+/// Errors of the log and of the decoder are kept apart: the outer `Result` is the log's (a
+/// damaged record, a removed segment), the inner one the decoder's. A record the decoder
+/// rejects is consumed all the same, so the next call moves on to the following record, and its
+/// position comes with the decoder's error.
+pub struct DecodingReader<D> {
+    reader: Reader,
+    decoder: D,
+}
+
+/// One record through a [`DecodingReader`]: its position and what the decoder made of it.
+pub type Decoded<T, E> = (Position, std::result::Result<T, E>);
+
+impl<D> std::fmt::Debug for DecodingReader<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodingReader")
+            .field("reader", &self.reader)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    /// Applies `decoder` to every payload this reader returns. The decoder sees the zero-copy
+    /// payload; what it returns is handed to the caller. Without a decoder a reader returns the
+    /// payload bytes unchanged (the original's no-op decoder).
+    pub fn with_decoder<T, E, D>(self, decoder: D) -> DecodingReader<D>
+    where
+        D: FnMut(&[u8]) -> std::result::Result<T, E>,
+    {
+        DecodingReader {
+            reader: self,
+            decoder,
+        }
+    }
+}
+
+impl<D> DecodingReader<D> {
+    /// The next record, decoded; `None` as for [`Reader::next`]. A decoder error comes back as
+    /// `Ok(Some((position, Err(e))))` and the record counts as read.
+    pub fn next<T, E>(&mut self) -> Result<Option<Decoded<T, E>>>
+    where
+        D: FnMut(&[u8]) -> std::result::Result<T, E>,
+    {
+        Ok(self
+            .reader
+            .next()?
+            .map(|record| (record.position(), (self.decoder)(record.payload()))))
+    }
+
+    /// The next record, decoded, waiting up to `timeout` for one to be appended.
+    pub fn next_timeout<T, E>(&mut self, timeout: Duration) -> Result<Option<Decoded<T, E>>>
+    where
+        D: FnMut(&[u8]) -> std::result::Result<T, E>,
+    {
+        Ok(self
+            .reader
+            .next_timeout(timeout)?
+            .map(|record| (record.position(), (self.decoder)(record.payload()))))
+    }
+
+    /// The reader underneath, for positions and checkpoints.
+    pub fn reader(&self) -> &Reader {
+        &self.reader
+    }
+
+    /// Gives back the reader without the decoder.
+    pub fn into_inner(self) -> Reader {
+        self.reader
+    }
+}

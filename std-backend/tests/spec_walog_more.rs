@@ -1,6 +1,6 @@
 #![cfg(not(loom))]
 //! SPEC §14, the checklist lines of `walog_internal_test.go`, `wal_corruption_test.go`,
-//! `sharded_index_test.go`, `util_test.go` (reader tracker), `segment_benchmark_test.go` and
+//! `sharded_index_test.go`, `decoder_test.go`, `util_test.go` (reader tracker), `segment_benchmark_test.go` and
 //! "Beyond the Go tests", run against `walfs::Wal` on real files (and, where a storage fault must
 //! be injected, against the engine over walfs-core's `MemStorage`).
 //!
@@ -1305,6 +1305,70 @@ fn concurrent_lookups_and_racing_batch_writers_leave_one_contiguous_run() {
     }
 }
 
+/// [`TestShardedIndex_ShardDistribution`] Ours has no shards: the unit that splits the index is
+/// the segment. 640 consecutive indexes of equal records split into contiguous runs, one per
+/// segment, that cover 1..=640 with no gap and no overlap, and every full segment holds the same
+/// number of them (the last, active one holds the rest).
+#[test]
+fn six_hundred_forty_consecutive_indexes_split_evenly_into_contiguous_per_segment_runs() {
+    let dir = tempdir();
+    let wal = Wal::open(dir.path(), options(4096)).unwrap();
+    let positions = append_range(&wal, 1..=640);
+    let segments = wal.segments();
+    assert!(segments.len() >= 10, "{} segments", segments.len());
+    let mut next = 1;
+    for segment in &segments {
+        let (first, last) = (
+            segment.first_log_index.unwrap(),
+            segment.last_log_index.unwrap(),
+        );
+        assert_eq!(
+            first, next,
+            "segment {} starts where the previous ended",
+            segment.id
+        );
+        assert_eq!(last - first + 1, segment.record_count);
+        next = last + 1;
+    }
+    assert_eq!(next, 641);
+    let full = segments[0].record_count;
+    for segment in &segments[..segments.len() - 1] {
+        assert_eq!(segment.record_count, full, "segment {}", segment.id);
+    }
+    assert!(segments.last().unwrap().record_count <= full);
+    for (i, position) in (1..=640).zip(&positions) {
+        let holder = segments
+            .iter()
+            .find(|s| (s.first_log_index.unwrap()..=s.last_log_index.unwrap()).contains(&i))
+            .unwrap();
+        assert_eq!(position.segment, holder.id, "index {i}");
+    }
+}
+
+/// [`TestShardedIndex_GetShardConsistency`] Ours: the same index always resolves to the same
+/// position: asked again, after more writes, after a rotation and after a reopen.
+#[test]
+fn the_same_index_always_resolves_to_the_same_position() {
+    let dir = tempdir();
+    let wal = Wal::open(dir.path(), options(4096)).unwrap();
+    let positions = append_range(&wal, 1..=100);
+    let check = |wal: &Wal| {
+        for (i, position) in (1..=100).zip(&positions) {
+            for _ in 0..3 {
+                assert_eq!(wal.position_for_index(i).unwrap(), *position, "index {i}");
+            }
+        }
+    };
+    check(&wal);
+    append_range(&wal, 101..=150);
+    check(&wal);
+    wal.rotate().unwrap();
+    check(&wal);
+    wal.close().unwrap();
+    let wal = Wal::open(dir.path(), options(4096)).unwrap();
+    check(&wal);
+}
+
 /// [`TestShardedIndex_ZeroIndex`, `TestShardedIndex_MaxUint64Index`] Ours differs for 0 by
 /// design: in the format 0 means "no log index", so a record written with 0 is unindexed and
 /// index 0 is never found; `u64::MAX` is an ordinary index, and the run ends there
@@ -2553,4 +2617,89 @@ fn creating_a_reader_and_reading_records_allocate_nothing() {
     });
     assert_eq!(count, 300);
     assert_eq!(reading, 0, "reading 300 records over several segments");
+}
+
+/// [`TestReader_WithCustomDecoder`] A reader with a prefix-stripping decoder returns the
+/// stripped payloads, then `None` (ours has one "nothing yet" answer for end of data and
+/// NoNewData).
+#[test]
+fn a_prefix_stripping_decoder_returns_the_stripped_payloads_then_none() {
+    let dir = tempdir();
+    let wal = Wal::open(dir.path(), options(4096)).unwrap();
+    let mut positions = Vec::new();
+    for i in 0..20u64 {
+        positions.push(wal.append(format!("v1:record-{i}").as_bytes()).unwrap());
+    }
+    let mut reader = wal.reader().with_decoder(|payload: &[u8]| {
+        payload
+            .strip_prefix(b"v1:")
+            .map(<[u8]>::to_vec)
+            .ok_or("no v1 prefix")
+    });
+    for (i, position) in positions.iter().enumerate() {
+        let (at, decoded) = reader.next().unwrap().expect("a record");
+        assert_eq!(at, *position);
+        assert_eq!(decoded.unwrap(), format!("record-{i}").into_bytes());
+    }
+    assert!(reader.next().unwrap().is_none());
+    assert!(
+        reader
+            .next_timeout(Duration::from_millis(10))
+            .unwrap()
+            .is_none()
+    );
+    let position = wal.append(b"v1:late").unwrap();
+    let (at, decoded) = reader.next().unwrap().expect("the late record");
+    assert_eq!((at, decoded.unwrap()), (position, b"late".to_vec()));
+}
+
+/// [`TestReader_DecoderError`] A decoder error comes back from `next` with the record's
+/// position; the record counts as read, so the following one is next.
+#[test]
+fn a_decoder_error_is_returned_with_its_position_and_the_reader_moves_on() {
+    let dir = tempdir();
+    let wal = Wal::open(dir.path(), options(4096)).unwrap();
+    let good = wal.append(b"1").unwrap();
+    let bad = wal.append(b"not a number").unwrap();
+    let after = wal.append(b"3").unwrap();
+    let mut reader = wal
+        .reader()
+        .with_decoder(|payload: &[u8]| std::str::from_utf8(payload).unwrap().parse::<u32>());
+    assert_eq!(reader.next().unwrap().unwrap(), (good, Ok(1)));
+    let (at, decoded) = reader.next().unwrap().unwrap();
+    assert_eq!(at, bad);
+    assert!(decoded.is_err(), "{decoded:?}");
+    assert_eq!(reader.reader().last_position(), Some(bad));
+    assert_eq!(reader.next().unwrap().unwrap(), (after, Ok(3)));
+    assert!(reader.next().unwrap().is_none());
+    let mut plain = reader.into_inner();
+    assert!(
+        plain.next().unwrap().is_none(),
+        "into_inner keeps the place"
+    );
+}
+
+/// [`TestNoopDecoder_Decode`] Without a decoder a reader returns every payload unchanged
+/// (empty, text, binary), and an identity decoder gives the same bytes.
+#[test]
+fn without_a_decoder_payloads_come_back_unchanged() {
+    let dir = tempdir();
+    let wal = Wal::open(dir.path(), options(4096)).unwrap();
+    let binary: Vec<u8> = (0..=255).collect();
+    let payloads: [&[u8]; 3] = [b"", b"some text", &binary];
+    for payload in payloads {
+        wal.append(payload).unwrap();
+    }
+    let mut plain = wal.reader();
+    for payload in payloads {
+        assert_eq!(plain.next().unwrap().unwrap().payload(), payload);
+    }
+    assert!(plain.next().unwrap().is_none());
+    let mut identity = wal
+        .reader()
+        .with_decoder(|payload: &[u8]| Ok::<_, std::convert::Infallible>(payload.to_vec()));
+    for payload in payloads {
+        assert_eq!(identity.next().unwrap().unwrap().1.unwrap(), payload);
+    }
+    assert!(identity.next().unwrap().is_none());
 }
