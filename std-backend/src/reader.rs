@@ -214,6 +214,10 @@ impl Reader {
 impl<D> DecodingReader<D> {
     /// The next record, decoded; `None` as for [`Reader::next`]. A decoder error comes back as
     /// `Ok(Some((position, Err(e))))` and the record counts as read.
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "`None` means \"nothing yet\", as for `Reader::next`, not the end of an iterator"
+    )]
     pub fn next<T, E>(&mut self) -> Result<Option<Decoded<T, E>>>
     where
         D: FnMut(&[u8]) -> std::result::Result<T, E>,
