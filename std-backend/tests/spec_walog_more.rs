@@ -2621,7 +2621,7 @@ fn creating_a_reader_and_reading_records_allocate_nothing() {
 
 /// [`TestReader_WithCustomDecoder`] A reader with a prefix-stripping decoder returns the
 /// stripped payloads, then `None` (ours has one "nothing yet" answer for end of data and
-/// NoNewData).
+/// `NoNewData`).
 #[test]
 fn a_prefix_stripping_decoder_returns_the_stripped_payloads_then_none() {
     let dir = tempdir();
