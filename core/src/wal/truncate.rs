@@ -17,6 +17,7 @@
 use alloc::vec::Vec;
 
 use super::{WalEngine, storage_err};
+use crate::barrier::{Barrier, is_skipped};
 use crate::error::{Error, Result};
 use crate::position::SegmentId;
 use crate::storage::{Storage, StorageOp};
@@ -83,6 +84,30 @@ impl<S: Storage> WalEngine<S> {
     }
 
     fn truncate_at(&mut self, target: SegmentId, keep: u64) -> Result<(), S::Error> {
+        if !self.segments.contains_key(&target) {
+            return Err(Error::NoSuchSegment { segment: target });
+        }
+        let later: Vec<SegmentId> = self
+            .segments
+            .range(target.next().unwrap_or(target)..)
+            .map(|(&id, _)| id)
+            .filter(|&id| id > target)
+            .collect();
+        // The truncation order barrier: the target's cut is durable before any later segment
+        // goes. Its negative control removes them (durably) first.
+        if is_skipped(Barrier::TruncationOrder) {
+            self.remove_later(&later)?;
+            self.cut_target(target, keep)?;
+        } else {
+            self.cut_target(target, keep)?;
+            self.remove_later(&later)?;
+        }
+        self.active = target;
+        Ok(())
+    }
+
+    /// Step 1: cuts the target segment after its first `keep` records.
+    fn cut_target(&mut self, target: SegmentId, keep: u64) -> Result<(), S::Error> {
         let now = self.now();
         let slot = self
             .segments
@@ -91,23 +116,19 @@ impl<S: Storage> WalEngine<S> {
         slot.segment.truncate_to(keep, now)?;
         slot.records
             .truncate(usize::try_from(keep).unwrap_or(usize::MAX));
-        let later: Vec<SegmentId> = self
-            .segments
-            .range(target.next().unwrap_or(target)..)
-            .map(|(&id, _)| id)
-            .filter(|&id| id > target)
-            .collect();
+        Ok(())
+    }
+
+    /// Steps 2 and 3: removes `later` (highest id first) and syncs the directory.
+    fn remove_later(&mut self, later: &[SegmentId]) -> Result<(), S::Error> {
         for &id in later.iter().rev() {
             self.storage
                 .remove_segment(id)
                 .map_err(storage_err(StorageOp::Remove, Some(id)))?;
             self.segments.remove(&id);
         }
-        self.active = target;
         if !later.is_empty() {
-            self.storage
-                .sync_dir()
-                .map_err(storage_err(StorageOp::SyncDir, None))?;
+            self.sync_dir(None)?;
         }
         Ok(())
     }
