@@ -73,7 +73,15 @@
 //! ## Seeds
 //!
 //! `WALFS_SIM_SEED` (first seed) and `WALFS_SIM_RUNS` (how many) select the runs of the tests
-//! and of the `walfs-sim` binary; see [`seeds_from_env`].
+//! and of the `walfs-sim` binary; see [`seeds_from_env`]. `WALFS_SIM_CHECK_DETERMINISM=1` runs
+//! every seed twice and compares a hash of the operation and fault trace and of the final
+//! durable image ([`run_twice`]).
+//!
+//! ## Negative controls
+//!
+//! Built with `RUSTFLAGS="--cfg walfs_negative_controls"`, the engine can switch off each of its
+//! durability barriers (`walfs_core::barrier`), and `tests/negative_controls.rs` checks that the
+//! simulator catches every one of them within a bounded number of seeds.
 #![forbid(unsafe_code)]
 
 pub mod oracle;
@@ -84,8 +92,10 @@ pub mod workload;
 use std::time::Instant;
 
 pub use rng::SplitMix64;
-pub use storage::{Disk, FaultConfig, SimError, SimRegion, SimStorage};
-pub use workload::{Config, Stats, Violation, run_exhaustive, run_random};
+pub use storage::{Disk, FaultConfig, SimError, SimRegion, SimStorage, TearModel};
+pub use workload::{
+    Config, Stats, Violation, run_exhaustive, run_exhaustive_with, run_random, run_with,
+};
 
 /// The seeds `start..start + runs`, from `WALFS_SIM_SEED` and `WALFS_SIM_RUNS` when set (with
 /// only `WALFS_SIM_SEED`, that one seed).
@@ -138,30 +148,91 @@ impl Summary {
     }
 }
 
+/// Whether `WALFS_SIM_CHECK_DETERMINISM=1` asks to run every seed twice and compare.
+pub fn determinism_check_from_env() -> bool {
+    std::env::var("WALFS_SIM_CHECK_DETERMINISM").is_ok_and(|v| v.trim() == "1")
+}
+
+/// The hash of a run's operation and fault trace and final durable image (of its violation's
+/// run, if it failed), with the violation's message.
+fn run_fingerprint(outcome: &Result<Stats, Violation>) -> (u64, Option<&str>) {
+    match outcome {
+        Ok(stats) => (stats.trace_hash, None),
+        Err(violation) => (violation.trace_hash, Some(violation.message.as_str())),
+    }
+}
+
+/// Runs `seed` twice with `run` and compares the hashes of the two runs' operation and fault
+/// traces and final durable images: a difference is a violation (the simulator, or the engine,
+/// depends on something besides the seed).
+pub fn run_twice(
+    seed: u64,
+    run: impl Fn(u64) -> Result<Stats, Violation>,
+) -> Result<Stats, Violation> {
+    let first = run(seed);
+    let second = run(seed);
+    let (first_hash, first_message) = run_fingerprint(&first);
+    let (second_hash, second_message) = run_fingerprint(&second);
+    if first_hash == second_hash && first_message == second_message {
+        return first;
+    }
+    Err(Violation {
+        seed,
+        message: format!(
+            "not deterministic: two runs of the seed differ (trace hashes {first_hash:#018x} and \
+             {second_hash:#018x}; outcomes {first_message:?} and {second_message:?})"
+        ),
+        trace: Vec::new(),
+        crash_states: first.map_or_else(|v| v.crash_states, |stats| stats.crash_states),
+        trace_hash: first_hash,
+    })
+}
+
+/// Runs `f` with the default panic message switched off (the engine's panics are caught and
+/// reported as violations; keep their message from flooding the output).
+fn with_quiet_panics<T>(f: impl FnOnce() -> T) -> T {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let out = f();
+    std::panic::set_hook(hook);
+    out
+}
+
 /// Runs `run` for every seed of `seeds` and sums the figures; stops after `max_violations`.
+/// With `WALFS_SIM_CHECK_DETERMINISM=1`, each seed runs twice ([`run_twice`]).
 pub fn explore(
+    seeds: std::ops::Range<u64>,
+    max_violations: usize,
+    run: impl Fn(u64) -> Result<Stats, Violation>,
+) -> Summary {
+    if determinism_check_from_env() {
+        explore_runs(seeds, max_violations, |seed| run_twice(seed, &run))
+    } else {
+        explore_runs(seeds, max_violations, run)
+    }
+}
+
+/// [`explore`] without the environment: runs `run` for every seed of `seeds`.
+pub fn explore_runs(
     seeds: std::ops::Range<u64>,
     max_violations: usize,
     run: impl Fn(u64) -> Result<Stats, Violation>,
 ) -> Summary {
     let started = Instant::now();
     let mut summary = Summary::default();
-    // The engine's panics are caught and reported as violations; keep their default message
-    // from flooding the output.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    for seed in seeds {
-        match run(seed) {
-            Ok(stats) => summary.stats.add(&stats),
-            Err(violation) => {
-                summary.violations.push(violation);
-                if summary.violations.len() >= max_violations {
-                    break;
+    with_quiet_panics(|| {
+        for seed in seeds {
+            match run(seed) {
+                Ok(stats) => summary.stats.add(&stats),
+                Err(violation) => {
+                    summary.violations.push(violation);
+                    if summary.violations.len() >= max_violations {
+                        break;
+                    }
                 }
             }
         }
-    }
-    std::panic::set_hook(hook);
+    });
     summary.seconds = started.elapsed().as_secs_f64();
     summary
 }

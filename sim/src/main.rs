@@ -1,4 +1,7 @@
-//! `walfs-sim`: long simulator runs.
+//! `walfs-sim`: long simulator runs: `--exhaustive N` small
+//! workloads explored exhaustively (none by default) and `--seeds N` random seeds (10,000 by
+//! default) from `--start` (or `WALFS_SIM_SEED`). `WALFS_SIM_CHECK_DETERMINISM=1` runs each seed
+//! twice.
 //!
 //! ```text
 //! cargo run -p walfs-sim --release -- --seeds 100000 [--start N] [--exhaustive N]

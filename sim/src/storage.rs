@@ -272,6 +272,22 @@ impl Disk {
         self.volatile_names.clone_from(&self.durable_names);
     }
 
+    /// A hash of the durable state: the durable directory and every durable byte.
+    pub fn durable_fingerprint(&self) -> u64 {
+        let mut hash = TraceHash::default();
+        for (name, &file) in &self.durable_names {
+            let (kind, id) = match name {
+                FileName::Segment(id) => (1, id.0),
+                FileName::Index(id) => (2, id.0),
+            };
+            hash.add(&[kind, u64::from(id), file]);
+            if let Some(sim) = self.files.get(&file) {
+                hash.add_bytes(&sim.durable);
+            }
+        }
+        hash.value()
+    }
+
     /// The random crash of the fault model with sectors atomic (per page: kept whole, dropped,
     /// or torn between sectors), the assumption walfs documents. See
     /// [`Disk::crash_random_with`] for sectors torn at any byte.
@@ -351,6 +367,45 @@ impl Disk {
     }
 }
 
+/// An order-dependent 64-bit hash of a trace of events (FNV-1a over 64-bit words, with a final
+/// avalanche): what `WALFS_SIM_CHECK_DETERMINISM` compares between two runs of a seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceHash(u64);
+
+impl Default for TraceHash {
+    fn default() -> Self {
+        TraceHash(0xCBF2_9CE4_8422_2325)
+    }
+}
+
+impl TraceHash {
+    const PRIME: u64 = 0x0000_0100_0000_01B3;
+
+    /// Adds words to the trace.
+    pub fn add(&mut self, words: &[u64]) {
+        for &word in words {
+            self.0 = (self.0 ^ word).wrapping_mul(Self::PRIME);
+            self.0 ^= self.0 >> 29;
+        }
+    }
+
+    /// Adds bytes (and their length) to the trace.
+    pub fn add_bytes(&mut self, bytes: &[u8]) {
+        self.add(&[bytes.len() as u64]);
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(&[u64::from_le_bytes(word)]);
+        }
+    }
+
+    /// The hash so far.
+    pub fn value(self) -> u64 {
+        let mut rng = SplitMix64::new(self.0);
+        rng.next_u64()
+    }
+}
+
 /// Faults the storage injects, drawn from its own generator.
 #[derive(Debug, Clone)]
 pub struct FaultConfig {
@@ -400,10 +455,28 @@ struct SimState {
     faults_left: u32,
     /// Faults injected since the last [`SimStorage::take_fault_note`].
     fault_note: u32,
+    /// Every storage event and fault, hashed in order.
+    trace: TraceHash,
+}
+
+/// What a storage event was, for the trace hash.
+#[derive(Debug, Clone, Copy)]
+enum EventKind {
+    Write = 1,
+    Persist,
+    Sync,
+    Create,
+    Remove,
+    WriteIndex,
+    SyncDir,
+    Crash,
 }
 
 impl SimState {
-    fn event(&mut self) {
+    /// Counts a storage event and adds it, with what it touched and whether a fault failed it,
+    /// to the trace.
+    fn event(&mut self, kind: EventKind, target: u64, detail: u64) {
+        self.trace.add(&[kind as u64, target, detail]);
         self.counters.events += 1;
         if self.crash_at_event == Some(self.counters.events) {
             self.snapshot = Some(self.disk.clone());
@@ -490,6 +563,7 @@ impl SimStorage {
                 fault_rng: SplitMix64::new(0),
                 faults_left: 0,
                 fault_note: 0,
+                trace: TraceHash::default(),
             })),
         }
     }
@@ -516,6 +590,11 @@ impl SimStorage {
     /// How many faults were injected since the last call.
     pub fn take_fault_note(&self) -> u32 {
         std::mem::take(&mut self.state.borrow_mut().fault_note)
+    }
+
+    /// The hash of every storage event, fault and crash so far, in order.
+    pub fn trace_hash(&self) -> u64 {
+        self.state.borrow().trace.value()
     }
 
     /// The counters.
@@ -572,6 +651,7 @@ impl SimStorage {
     pub fn crash(&self, seed: u64) {
         let mut state = self.state.borrow_mut();
         state.disk.crash_random(seed);
+        state.trace.add(&[EventKind::Crash as u64, seed]);
         state.counters.crashes += 1;
         state.faults_left = state.faults.max_faults;
     }
@@ -625,8 +705,13 @@ impl SimRegion {
             .get_mut(&self.file)
             .ok_or(sim_err(RegionErrorKind::Other, op))?;
         let sectors = sectors(sim);
-        sim.write_back(sectors, !fail);
-        state.event();
+        let moved = sim.write_back(sectors, !fail);
+        let kind = if op == "msync" {
+            EventKind::Persist
+        } else {
+            EventKind::Sync
+        };
+        state.event(kind, self.file, (moved << 1) | u64::from(fail));
         if fail {
             return Err(sim_err(RegionErrorKind::Io, op));
         }
@@ -659,13 +744,21 @@ impl Region for SimRegion {
         if range.is_empty() {
             return Ok(());
         }
-        self.storage.with_file(self.file, "write", |sim| {
-            for sector in range.start / SECTOR_BYTES..range.end.div_ceil(SECTOR_BYTES) {
-                sim.dirty[sector] = true;
-            }
-            sim.volatile[range].copy_from_slice(data);
-        })?;
-        self.storage.state.borrow_mut().event();
+        let mut state = self.storage.state.borrow_mut();
+        let sim = state
+            .disk
+            .files
+            .get_mut(&self.file)
+            .ok_or(sim_err(RegionErrorKind::Other, "write"))?;
+        for sector in range.start / SECTOR_BYTES..range.end.div_ceil(SECTOR_BYTES) {
+            sim.dirty[sector] = true;
+        }
+        sim.volatile[range.clone()].copy_from_slice(data);
+        state.event(
+            EventKind::Write,
+            self.file,
+            (offset << 20) ^ range.len() as u64,
+        );
         Ok(())
     }
 
@@ -715,7 +808,7 @@ impl Storage for SimStorage {
         // Reserved space reads as zeros, on the medium too (fallocate).
         let file = state.disk.add_file(vec![0; len]);
         state.disk.dir_op(DirOp::Link(FileName::Segment(id), file));
-        state.event();
+        state.event(EventKind::Create, u64::from(id.0), file);
         Ok(SimRegion {
             storage: self.clone(),
             file,
@@ -743,7 +836,8 @@ impl Storage for SimStorage {
         for name in [FileName::Index(id), FileName::Segment(id)] {
             if state.disk.volatile_names.contains_key(&name) {
                 state.disk.dir_op(DirOp::Unlink(name));
-                state.event();
+                let kind = u64::from(matches!(name, FileName::Index(_)));
+                state.event(EventKind::Remove, u64::from(id.0), kind);
             }
         }
         Ok(())
@@ -765,7 +859,7 @@ impl Storage for SimStorage {
         // one: only the rename waits for a directory sync.
         let file = state.disk.add_file(bytes.to_vec());
         state.disk.dir_op(DirOp::Link(FileName::Index(id), file));
-        state.event();
+        state.event(EventKind::WriteIndex, u64::from(id.0), bytes.len() as u64);
         Ok(())
     }
 
@@ -774,13 +868,13 @@ impl Storage for SimStorage {
         let per_mille = state.faults.io_per_mille;
         if state.draw_fault(per_mille) {
             // The operations stay pending: each may or may not have reached the medium.
-            state.event();
+            state.event(EventKind::SyncDir, 0, 1);
             return Err(sim_err(RegionErrorKind::Io, "fsync directory"));
         }
         let disk = &mut state.disk;
         disk.durable_names.clone_from(&disk.volatile_names);
         disk.pending.clear();
-        state.event();
+        state.event(EventKind::SyncDir, 0, 0);
         Ok(())
     }
 }

@@ -1,11 +1,14 @@
-//! The simulator's CI runs: exhaustive small workloads and random seeds, 0 violations expected.
+//! The simulator's CI runs: exhaustive small workloads and random seeds, 0 violations expected;
+//! and a determinism check of a few seeds.
 
-use walfs_sim::{explore, run_exhaustive, run_random, seeds_from_env};
+use walfs_sim::{explore, explore_runs, run_exhaustive, run_random, run_twice, seeds_from_env};
 
 /// Random seeds in CI (the `walfs-sim` binary runs more).
 const RANDOM_SEEDS_CI: u64 = 1_000;
 /// Small workloads explored exhaustively in CI.
 const EXHAUSTIVE_WORKLOADS_CI: u64 = 40;
+/// Seeds of each kind run twice by the determinism check in CI.
+const DETERMINISM_SEEDS_CI: u64 = 50;
 
 fn check(summary: &walfs_sim::Summary, label: &str, test: &str) {
     println!("{}", summary.figures(label));
@@ -32,4 +35,26 @@ fn exhaustive_small_workloads() {
         run_exhaustive,
     );
     check(&summary, "exhaustive", "exhaustive_small_workloads");
+}
+
+/// What `WALFS_SIM_CHECK_DETERMINISM=1` does, always on for a few seeds: each runs twice and the
+/// hashes of the operation and fault traces and final durable images must agree.
+#[test]
+fn seeds_are_deterministic() {
+    let random = explore_runs(0..DETERMINISM_SEEDS_CI, 3, |seed| {
+        run_twice(seed, run_random)
+    });
+    check(
+        &random,
+        "determinism (random, run twice)",
+        "seeds_are_deterministic",
+    );
+    let exhaustive = explore_runs(0..DETERMINISM_SEEDS_CI / 10, 3, |seed| {
+        run_twice(seed, run_exhaustive)
+    });
+    check(
+        &exhaustive,
+        "determinism (exhaustive, run twice)",
+        "seeds_are_deterministic",
+    );
 }
