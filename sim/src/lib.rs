@@ -21,6 +21,10 @@
 //!   unwritten part old bytes or garbage); pages are independent (mmap write-back has no order);
 //!   each pending directory operation survives or not, on its own. Then volatile := durable.
 //!   Bytes written but not persisted are the only bytes a crash changes.
+//! - That is [`CrashMode::PageSubset`]. The swarm draw picks [`CrashMode::Prefix`] for about one
+//!   run in four: the writes since the last barrier survive in write order up to a random point
+//!   (the write at that point cut between two of its sectors), as a pwrite-like user of the
+//!   storage would see.
 //!
 //! Injected faults, at seeded points ([`storage::FaultConfig`]): `persist`, `sync` or
 //! `sync_dir` fails with an I/O error and the failed pages are marked clean *without* reaching
@@ -92,7 +96,7 @@ pub mod workload;
 use std::time::Instant;
 
 pub use rng::SplitMix64;
-pub use storage::{Disk, FaultConfig, SimError, SimRegion, SimStorage, TearModel};
+pub use storage::{CrashMode, Disk, FaultConfig, SimError, SimRegion, SimStorage, TearModel};
 pub use workload::{
     Config, Stats, Violation, run_exhaustive, run_exhaustive_with, run_random, run_with,
 };

@@ -42,6 +42,9 @@ struct SimFile {
     durable: Vec<u8>,
     /// One flag per sector: written since it last reached `durable` (or was dropped).
     dirty: Vec<bool>,
+    /// Per sector: the number of the last write that dirtied it (the write order, for the
+    /// [`CrashMode::Prefix`] crash).
+    written_by: Vec<u64>,
 }
 
 impl SimFile {
@@ -51,6 +54,7 @@ impl SimFile {
             durable: bytes.clone(),
             volatile: bytes,
             dirty: vec![false; sectors],
+            written_by: vec![0; sectors],
         }
     }
 
@@ -130,6 +134,18 @@ pub enum TearModel {
     SectorAtomic,
 }
 
+/// Which dirty data a crash keeps, chosen per run by the swarm draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashMode {
+    /// Each dirty page independently kept, dropped or torn: no order, because mmap write-back
+    /// has none (the default, what the engine's mmap backend sees).
+    PageSubset,
+    /// The writes since the last barrier survive in the order they were made, up to a random
+    /// point; the write at that point may be cut between two of its sectors (for pwrite-like
+    /// users of the storage).
+    Prefix,
+}
+
 /// A unit of state a crash decides on: a dirty sector, or a pending directory operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CrashUnit {
@@ -152,6 +168,8 @@ pub struct Disk {
     volatile_names: BTreeMap<FileName, FileId>,
     durable_names: BTreeMap<FileName, FileId>,
     pending: Vec<DirOp>,
+    /// Writes so far (numbers the writes, for [`CrashMode::Prefix`]).
+    write_count: u64,
 }
 
 impl Disk {
@@ -270,6 +288,70 @@ impl Disk {
             sim.dirty.fill(false);
         }
         self.volatile_names.clone_from(&self.durable_names);
+    }
+
+    /// The random crash of `mode`, with sectors torn per `tears` in [`CrashMode::PageSubset`].
+    pub fn crash_in_mode(&mut self, seed: u64, mode: CrashMode, tears: TearModel) {
+        match mode {
+            CrashMode::PageSubset => self.crash_random_with(seed, tears),
+            CrashMode::Prefix => self.crash_prefix(seed),
+        }
+    }
+
+    /// The [`CrashMode::Prefix`] crash: the dirty sectors last written before a random write
+    /// survive, those of later writes are lost, and the write at that point keeps a random
+    /// number of its first sectors. Each pending directory operation survives or not.
+    pub fn crash_prefix(&mut self, seed: u64) {
+        let mut rng = SplitMix64::new(seed);
+        let mut writes: Vec<u64> = Vec::new();
+        for sim in self.files.values() {
+            for (sector, &dirty) in sim.dirty.iter().enumerate() {
+                if dirty {
+                    writes.push(sim.written_by[sector]);
+                }
+            }
+        }
+        writes.sort_unstable();
+        writes.dedup();
+        // The first write that does not (wholly) survive; `u64::MAX`: every write survives.
+        let cut = if writes.is_empty() {
+            u64::MAX
+        } else {
+            writes
+                .get(rng.index(writes.len() + 1))
+                .copied()
+                .unwrap_or(u64::MAX)
+        };
+        let mut cut_sectors = 0usize;
+        for sim in self.files.values() {
+            cut_sectors += sim
+                .dirty
+                .iter()
+                .zip(&sim.written_by)
+                .filter(|&(&dirty, &write)| dirty && write == cut)
+                .count();
+        }
+        let mut cut_sectors_kept = rng.index(cut_sectors + 1);
+        let mut dir_rng = rng.fork();
+        let written_by: BTreeMap<FileId, Vec<u64>> = self
+            .files
+            .iter()
+            .map(|(&file, sim)| (file, sim.written_by.clone()))
+            .collect();
+        self.crash_with(
+            |file, sector| {
+                let write = written_by[&file][sector];
+                if write < cut {
+                    SectorFate::Written
+                } else if write == cut && cut_sectors_kept > 0 {
+                    cut_sectors_kept -= 1;
+                    SectorFate::Written
+                } else {
+                    SectorFate::Lost
+                }
+            },
+            |_| dir_rng.chance(500),
+        );
     }
 
     /// A hash of the durable state: the durable directory and every durable byte.
@@ -745,13 +827,16 @@ impl Region for SimRegion {
             return Ok(());
         }
         let mut state = self.storage.state.borrow_mut();
-        let sim = state
-            .disk
+        let disk = &mut state.disk;
+        disk.write_count += 1;
+        let write = disk.write_count;
+        let sim = disk
             .files
             .get_mut(&self.file)
             .ok_or(sim_err(RegionErrorKind::Other, "write"))?;
         for sector in range.start / SECTOR_BYTES..range.end.div_ceil(SECTOR_BYTES) {
             sim.dirty[sector] = true;
+            sim.written_by[sector] = write;
         }
         sim.volatile[range.clone()].copy_from_slice(data);
         state.event(
@@ -876,5 +961,49 @@ impl Storage for SimStorage {
         disk.pending.clear();
         state.event(EventKind::SyncDir, 0, 0);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use walfs_core::position::SegmentId;
+    use walfs_core::region::Region;
+    use walfs_core::storage::Storage;
+
+    use super::{SECTOR_BYTES, SimStorage};
+
+    #[test]
+    fn prefix_crash_keeps_writes_in_order_up_to_a_point() {
+        let mut kept_counts = [0u32; 4];
+        for seed in 0..64 {
+            let mut storage = SimStorage::new();
+            let mut region = storage.create_segment(SegmentId(1), 4096).expect("create");
+            storage.sync_dir().expect("sync_dir");
+            // Three writes, in this order, to sectors 2, 0 and 1.
+            for (write, sector) in [2usize, 0, 1].into_iter().enumerate() {
+                let byte = u8::try_from(write + 1).expect("small");
+                region
+                    .write_at((sector * SECTOR_BYTES) as u64, &[byte; SECTOR_BYTES])
+                    .expect("write");
+            }
+            drop(region);
+            let mut disk = storage.disk();
+            disk.crash_prefix(seed);
+            let bytes = disk.durable_segment(SegmentId(1)).expect("segment");
+            let kept: Vec<bool> = [2usize, 0, 1]
+                .iter()
+                .map(|&sector| bytes[sector * SECTOR_BYTES] != 0)
+                .collect();
+            let count = kept.iter().take_while(|&&k| k).count();
+            assert!(
+                kept[count..].iter().all(|&k| !k),
+                "seed {seed}: {kept:?} is not a prefix of the writes"
+            );
+            kept_counts[count] += 1;
+        }
+        assert!(
+            kept_counts.iter().all(|&n| n > 0),
+            "every cut point is drawn: {kept_counts:?}"
+        );
     }
 }

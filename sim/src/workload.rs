@@ -11,7 +11,7 @@ use walfs_core::wal::{RetentionPolicy, WalOptions};
 
 use crate::oracle::{ModelState, Rec, Recovery, SimEngine, latent_targets, recover, walk};
 use crate::rng::SplitMix64;
-use crate::storage::{Disk, FaultConfig, SimStorage, TearModel, TraceHash};
+use crate::storage::{CrashMode, Disk, FaultConfig, SimStorage, TearModel, TraceHash};
 
 /// The operations of a workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +75,8 @@ pub struct Config {
     pub verify_sealed: bool,
     /// How crashes tear sectors.
     pub tears: TearModel,
+    /// Which dirty data a crash keeps.
+    pub crash_mode: CrashMode,
 }
 
 impl Config {
@@ -113,6 +115,12 @@ impl Config {
             mid_crash_per_mille: [0, 30, 100][rng.index(3)],
             verify_sealed: rng.chance(500),
             tears: tear_model_from_env(),
+            // Drawn last, so the other draws of a seed stay what they were before it existed.
+            crash_mode: if rng.chance(250) {
+                CrashMode::Prefix
+            } else {
+                CrashMode::PageSubset
+            },
         }
     }
 
@@ -613,7 +621,11 @@ impl Run {
         for attempt in 0..6 {
             let mut expect_corruption = false;
             if let Some(mut next) = disk.take() {
-                next.crash_random_with(self.rng.next_u64(), self.config.tears);
+                next.crash_in_mode(
+                    self.rng.next_u64(),
+                    self.config.crash_mode,
+                    self.config.tears,
+                );
                 self.stats.crash_states += 1;
                 if allow_latent
                     && attempt == 0
