@@ -79,7 +79,8 @@
 //! `WALFS_SIM_SEED` (first seed) and `WALFS_SIM_RUNS` (how many) select the runs of the tests
 //! and of the `walfs-sim` binary; see [`seeds_from_env`]. `WALFS_SIM_CHECK_DETERMINISM=1` runs
 //! every seed twice and compares a hash of the operation and fault trace and of the final
-//! durable image ([`run_twice`]).
+//! durable image ([`run_twice`]). Every seed that ever failed is listed in
+//! `sim/tests/regressions.txt` and replayed first ([`replay_regressions`]).
 //!
 //! ## Negative controls
 //!
@@ -190,6 +191,151 @@ pub fn run_twice(
         crash_states: first.map_or_else(|v| v.crash_states, |stats| stats.crash_states),
         trace_hash: first_hash,
     })
+}
+
+/// Which test a regression seed belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegressionKind {
+    /// `random_seeds`: [`run_random`] (or [`run_with`] with the line's tear model).
+    Random,
+    /// `exhaustive_small_workloads`: [`run_exhaustive`].
+    Exhaustive,
+}
+
+/// A seed that once failed, from `sim/tests/regressions.txt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Regression {
+    /// The test it failed in.
+    pub kind: RegressionKind,
+    /// The seed.
+    pub seed: u64,
+    /// The tear model it failed with (`tears=byte` or `tears=sector` on its line); the
+    /// environment's otherwise.
+    pub tears: Option<TearModel>,
+    /// The line's comment.
+    pub note: String,
+}
+
+impl Regression {
+    /// Runs the seed (as its test would, with its tear model).
+    pub fn run(&self) -> Result<Stats, Violation> {
+        let tears = self.tears.unwrap_or_else(workload::tear_model_from_env);
+        match self.kind {
+            RegressionKind::Random => run_with(
+                self.seed,
+                Config {
+                    tears,
+                    ..Config::swarm(self.seed)
+                },
+            ),
+            RegressionKind::Exhaustive => run_exhaustive_with(
+                self.seed,
+                Config {
+                    tears,
+                    ..Config::small(self.seed)
+                },
+            ),
+        }
+    }
+}
+
+/// A line of `regressions.txt` that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegressionLineError {
+    /// Line number, from 1.
+    pub line: usize,
+    /// The line.
+    pub text: String,
+}
+
+impl std::fmt::Display for RegressionLineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "regressions.txt line {}: expected `random|exhaustive <seed> [tears=byte|sector] \
+             # note`, found {:?}",
+            self.line, self.text
+        )
+    }
+}
+
+impl std::error::Error for RegressionLineError {}
+
+/// The seeds that ever failed (`sim/tests/regressions.txt`, compiled in): one per line,
+/// `random|exhaustive <seed> [tears=byte|sector] # what it found`; blank lines and lines
+/// starting with `#` are skipped.
+pub fn regressions() -> Result<Vec<Regression>, RegressionLineError> {
+    parse_regressions(include_str!("../tests/regressions.txt"))
+}
+
+/// Parses the text of a regressions file (see [`regressions`]).
+pub fn parse_regressions(text: &str) -> Result<Vec<Regression>, RegressionLineError> {
+    let mut out = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let (fields, note) = line.split_once('#').unwrap_or((line, ""));
+        let mut words = fields.split_whitespace();
+        let Some(kind) = words.next() else {
+            continue;
+        };
+        let bad = || RegressionLineError {
+            line: index + 1,
+            text: line.to_string(),
+        };
+        let kind = match kind {
+            "random" => RegressionKind::Random,
+            "exhaustive" => RegressionKind::Exhaustive,
+            _ => return Err(bad()),
+        };
+        let seed = words
+            .next()
+            .and_then(|w| w.parse::<u64>().ok())
+            .ok_or_else(bad)?;
+        let tears = match words.next() {
+            None => None,
+            Some("tears=byte") => Some(TearModel::AnyByte),
+            Some("tears=sector") => Some(TearModel::SectorAtomic),
+            Some(_) => return Err(bad()),
+        };
+        if words.next().is_some() {
+            return Err(bad());
+        }
+        out.push(Regression {
+            kind,
+            seed,
+            tears,
+            note: note.trim().to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Replays the regression seeds of `kind` (every seed that ever failed there) and sums the
+/// figures; with `WALFS_SIM_CHECK_DETERMINISM=1` each runs twice.
+///
+/// # Panics
+///
+/// If `regressions.txt` does not parse.
+pub fn replay_regressions(kind: RegressionKind) -> Summary {
+    let seeds = regressions().unwrap_or_else(|error| panic!("{error}"));
+    let seeds: Vec<Regression> = seeds.into_iter().filter(|r| r.kind == kind).collect();
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    let check_determinism = determinism_check_from_env();
+    with_quiet_panics(|| {
+        for regression in &seeds {
+            let outcome = if check_determinism {
+                run_twice(regression.seed, |_| regression.run())
+            } else {
+                regression.run()
+            };
+            match outcome {
+                Ok(stats) => summary.stats.add(&stats),
+                Err(violation) => summary.violations.push(violation),
+            }
+        }
+    });
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary
 }
 
 /// Runs `f` with the default panic message switched off (the engine's panics are caught and

@@ -1,7 +1,11 @@
-//! The simulator's CI runs: exhaustive small workloads and random seeds, 0 violations expected;
-//! and a determinism check of a few seeds.
+//! The simulator's CI runs: the regression seeds (every seed that ever failed, from
+//! `regressions.txt`) first, then exhaustive small workloads and random seeds, 0 violations
+//! expected; and a determinism check of a few seeds.
 
-use walfs_sim::{explore, explore_runs, run_exhaustive, run_random, run_twice, seeds_from_env};
+use walfs_sim::{
+    RegressionKind, explore, explore_runs, replay_regressions, run_exhaustive, run_random,
+    run_twice, seeds_from_env,
+};
 
 /// Random seeds in CI (the `walfs-sim` binary runs more).
 const RANDOM_SEEDS_CI: u64 = 1_000;
@@ -22,13 +26,33 @@ fn check(summary: &walfs_sim::Summary, label: &str, test: &str) {
 }
 
 #[test]
+fn regressions_file_parses() {
+    let regressions = walfs_sim::regressions().expect("regressions.txt parses");
+    assert!(regressions.iter().any(|r| r.kind == RegressionKind::Random));
+    assert!(
+        regressions
+            .iter()
+            .any(|r| r.kind == RegressionKind::Exhaustive)
+    );
+    assert!(regressions.iter().all(|r| !r.note.is_empty()));
+}
+
+#[test]
 fn random_seeds() {
+    let replayed = replay_regressions(RegressionKind::Random);
+    check(&replayed, "random regressions", "random_seeds");
     let summary = explore(seeds_from_env(0, RANDOM_SEEDS_CI), 3, run_random);
     check(&summary, "random", "random_seeds");
 }
 
 #[test]
 fn exhaustive_small_workloads() {
+    let replayed = replay_regressions(RegressionKind::Exhaustive);
+    check(
+        &replayed,
+        "exhaustive regressions",
+        "exhaustive_small_workloads",
+    );
     let summary = explore(
         seeds_from_env(0, EXHAUSTIVE_WORKLOADS_CI),
         3,
