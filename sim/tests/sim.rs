@@ -83,6 +83,22 @@ fn seeds_are_deterministic() {
     );
 }
 
+/// The determinism check fails a seed whose two runs differ.
+#[test]
+fn determinism_check_catches_a_run_that_differs() {
+    let calls = std::cell::Cell::new(0u64);
+    let outcome = run_twice(7, |_| {
+        calls.set(calls.get() + 1);
+        Ok(walfs_sim::Stats {
+            trace_hash: calls.get(),
+            ..walfs_sim::Stats::default()
+        })
+    });
+    let violation = outcome.expect_err("two different runs of seed 7");
+    assert_eq!(violation.seed, 7);
+    assert!(violation.message.contains("not deterministic"));
+}
+
 /// Found by the 100,000-seed run (seeds 1635, 2551, 3809, 4183, 5486): a truncation into a
 /// sealed segment left the segment's index file from that seal in place. When the segment was
 /// sealed again with the same record count and end but other record lengths, and the rename of
