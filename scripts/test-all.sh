@@ -50,8 +50,12 @@ step "loom: walfs' concurrency protocols (publication, pins, deletion, rotation 
 RUSTFLAGS="--cfg loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
   cargo test -p walfs --release --lib
 
-step "walfs-sim: exhaustive small workloads and 1,000 random crash seeds (release)"
+step "walfs-sim: regression seeds, exhaustive small workloads, 1,000 random crash seeds, determinism (release)"
 cargo test -p walfs-sim --release -- --nocapture
+
+step "walfs-sim negative controls: each durability barrier switched off must be caught (release)"
+RUSTFLAGS="--cfg walfs_negative_controls" CARGO_TARGET_DIR=target/negctl \
+  cargo test -p walfs-sim --release --test negative_controls -- --nocapture
 
 step "benches compile (walfs-benches, criterion)"; cargo bench -p walfs-benches --no-run
 step "tests: unit, Go fixtures, property tests"

@@ -13,6 +13,8 @@
 //!   acknowledged data, using the durable watermark.
 //! - [`Segment`]: create, open (recover), append, append a batch, read, sync, seal, truncate.
 //! - [`cursor`]: the reader state machine.
+//! - [`barrier`]: the negative-control switches of the durability barriers (they do something
+//!   only in a build with `--cfg walfs_negative_controls`, for the crash simulator).
 //!
 //! ```text
 //! segment: | header 64 B | frame | frame | ... | erased ... |
@@ -53,6 +55,7 @@ extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+pub mod barrier;
 pub mod crc;
 pub mod cursor;
 pub mod error;

@@ -25,6 +25,7 @@
 
 use core::ops::Range;
 
+use crate::barrier::{Barrier, is_skipped};
 use crate::error::{CorruptionReason, Error, Result, kind_of, region_err};
 use crate::format::{
     FRAME_ALIGN, FRAME_HEADER_LEN, HEADER_LEN, RecordFrame, SEGMENT_SIZE_MAX, SEGMENT_SIZE_MIN,
@@ -407,8 +408,10 @@ impl<R: Region> Segment<R> {
             // Leave every byte as it is.
         } else if outcome.dirty_end > outcome.end {
             if R::OVERWRITE {
-                self.erase_stale(outcome.end, outcome.dirty_end)?;
-                erased_stale.end = outcome.dirty_end;
+                if !is_skipped(Barrier::StaleTailZeroing) {
+                    self.erase_stale(outcome.end, outcome.dirty_end)?;
+                    erased_stale.end = outcome.dirty_end;
+                }
             } else {
                 self.appendable = false;
             }
@@ -459,7 +462,7 @@ impl<R: Region> Segment<R> {
         self.header.write_offset = end;
         self.header.entry_count = self.header.entry_count.min(self.record_count);
         self.write_header()?;
-        self.guard(|region| region.persist(0..HEADER_END), 0)?;
+        self.persist_header()?;
         self.header_dirty = false;
         self.durable_end = self.durable_end.min(end);
         Ok(())
@@ -477,9 +480,19 @@ impl<R: Region> Segment<R> {
                 offset,
                 source,
             };
-            self.poisoned.get_or_insert(kind_of(&error));
+            if !is_skipped(Barrier::SyncPoisoning) {
+                self.poisoned.get_or_insert(kind_of(&error));
+            }
             error
         })
+    }
+
+    /// Persists the header bytes (the header persist barrier).
+    fn persist_header(&mut self) -> Result<(), R::Error> {
+        if is_skipped(Barrier::HeaderPersist) {
+            return Ok(());
+        }
+        self.guard(|region| region.persist(0..HEADER_END), 0)
     }
 
     fn write_header(&mut self) -> Result<(), R::Error> {
@@ -719,13 +732,17 @@ impl<R: Region> Segment<R> {
             return Ok(());
         }
         let data = self.durable_end..end;
-        if !data.is_empty() {
+        // The data persist barrier: the msync of the new data and the full barrier after it.
+        let persist_data = !is_skipped(Barrier::DataPersist);
+        if persist_data && !data.is_empty() {
             self.guard(|region| region.persist(data.clone()), data.start)?;
         }
         if self.header_dirty {
-            self.guard(|region| region.persist(0..HEADER_END), 0)?;
+            self.persist_header()?;
         }
-        self.guard(Region::sync, data.start)?;
+        if persist_data {
+            self.guard(Region::sync, data.start)?;
+        }
         self.header_dirty = false;
         self.durable_end = end;
         if R::OVERWRITE && !self.sealed && self.header.write_offset != end {
@@ -754,7 +771,7 @@ impl<R: Region> Segment<R> {
             self.header.entry_count = self.record_count;
             self.header.last_modified_at = now;
             self.write_header()?;
-            self.guard(|region| region.persist(0..HEADER_END), 0)?;
+            self.persist_header()?;
             self.guard(Region::sync, 0)?;
             self.header_dirty = false;
         }
@@ -802,7 +819,7 @@ impl<R: Region> Segment<R> {
         // (found by walfs-sim, exhaustive seed 3).
         self.header.last_modified_at = now;
         self.write_header()?;
-        self.guard(|region| region.persist(0..HEADER_END), 0)?;
+        self.persist_header()?;
         self.header_dirty = false;
         self.durable_end = self.durable_end.min(new_end);
         if old_end > new_end {
@@ -820,7 +837,7 @@ impl<R: Region> Segment<R> {
         }
         self.header.flags = SegmentFlags(self.header.flags.0 | SegmentFlags::WATERMARK);
         self.write_header()?;
-        self.guard(|region| region.persist(0..HEADER_END), 0)?;
+        self.persist_header()?;
         self.guard(Region::sync, 0)?;
         self.header_dirty = false;
         Ok(())

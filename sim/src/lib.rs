@@ -21,6 +21,10 @@
 //!   unwritten part old bytes or garbage); pages are independent (mmap write-back has no order);
 //!   each pending directory operation survives or not, on its own. Then volatile := durable.
 //!   Bytes written but not persisted are the only bytes a crash changes.
+//! - That is [`CrashMode::PageSubset`]. The swarm draw picks [`CrashMode::Prefix`] for about one
+//!   run in four: the writes since the last barrier survive in write order up to a random point
+//!   (the write at that point cut between two of its sectors), as a pwrite-like user of the
+//!   storage would see.
 //!
 //! Injected faults, at seeded points ([`storage::FaultConfig`]): `persist`, `sync` or
 //! `sync_dir` fails with an I/O error and the failed pages are marked clean *without* reaching
@@ -73,7 +77,16 @@
 //! ## Seeds
 //!
 //! `WALFS_SIM_SEED` (first seed) and `WALFS_SIM_RUNS` (how many) select the runs of the tests
-//! and of the `walfs-sim` binary; see [`seeds_from_env`].
+//! and of the `walfs-sim` binary; see [`seeds_from_env`]. `WALFS_SIM_CHECK_DETERMINISM=1` runs
+//! every seed twice and compares a hash of the operation and fault trace and of the final
+//! durable image ([`run_twice`]). Every seed that ever failed is listed in
+//! `sim/tests/regressions.txt` and replayed first ([`replay_regressions`]).
+//!
+//! ## Negative controls
+//!
+//! Built with `RUSTFLAGS="--cfg walfs_negative_controls"`, the engine can switch off each of its
+//! durability barriers (`walfs_core::barrier`), and `tests/negative_controls.rs` checks that the
+//! simulator catches every one of them within a bounded number of seeds.
 #![forbid(unsafe_code)]
 
 pub mod oracle;
@@ -84,8 +97,10 @@ pub mod workload;
 use std::time::Instant;
 
 pub use rng::SplitMix64;
-pub use storage::{Disk, FaultConfig, SimError, SimRegion, SimStorage};
-pub use workload::{Config, Stats, Violation, run_exhaustive, run_random};
+pub use storage::{CrashMode, Disk, FaultConfig, SimError, SimRegion, SimStorage, TearModel};
+pub use workload::{
+    Config, Stats, Violation, run_exhaustive, run_exhaustive_with, run_random, run_with,
+};
 
 /// The seeds `start..start + runs`, from `WALFS_SIM_SEED` and `WALFS_SIM_RUNS` when set (with
 /// only `WALFS_SIM_SEED`, that one seed).
@@ -138,30 +153,236 @@ impl Summary {
     }
 }
 
+/// Whether `WALFS_SIM_CHECK_DETERMINISM=1` asks to run every seed twice and compare.
+pub fn determinism_check_from_env() -> bool {
+    std::env::var("WALFS_SIM_CHECK_DETERMINISM").is_ok_and(|v| v.trim() == "1")
+}
+
+/// The hash of a run's operation and fault trace and final durable image (of its violation's
+/// run, if it failed), with the violation's message.
+fn run_fingerprint(outcome: &Result<Stats, Violation>) -> (u64, Option<&str>) {
+    match outcome {
+        Ok(stats) => (stats.trace_hash, None),
+        Err(violation) => (violation.trace_hash, Some(violation.message.as_str())),
+    }
+}
+
+/// Runs `seed` twice with `run` and compares the hashes of the two runs' operation and fault
+/// traces and final durable images: a difference is a violation (the simulator, or the engine,
+/// depends on something besides the seed).
+pub fn run_twice(
+    seed: u64,
+    run: impl Fn(u64) -> Result<Stats, Violation>,
+) -> Result<Stats, Violation> {
+    let first = run(seed);
+    let second = run(seed);
+    let (first_hash, first_message) = run_fingerprint(&first);
+    let (second_hash, second_message) = run_fingerprint(&second);
+    if first_hash == second_hash && first_message == second_message {
+        return first;
+    }
+    Err(Violation {
+        seed,
+        message: format!(
+            "not deterministic: two runs of the seed differ (trace hashes {first_hash:#018x} and \
+             {second_hash:#018x}; outcomes {first_message:?} and {second_message:?})"
+        ),
+        trace: Vec::new(),
+        crash_states: first.map_or_else(|v| v.crash_states, |stats| stats.crash_states),
+        trace_hash: first_hash,
+    })
+}
+
+/// Which test a regression seed belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegressionKind {
+    /// `random_seeds`: [`run_random`] (or [`run_with`] with the line's tear model).
+    Random,
+    /// `exhaustive_small_workloads`: [`run_exhaustive`].
+    Exhaustive,
+}
+
+/// A seed that once failed, from `sim/tests/regressions.txt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Regression {
+    /// The test it failed in.
+    pub kind: RegressionKind,
+    /// The seed.
+    pub seed: u64,
+    /// The tear model it failed with (`tears=byte` or `tears=sector` on its line); the
+    /// environment's otherwise.
+    pub tears: Option<TearModel>,
+    /// The line's comment.
+    pub note: String,
+}
+
+impl Regression {
+    /// Runs the seed (as its test would, with its tear model).
+    pub fn run(&self) -> Result<Stats, Violation> {
+        let tears = self.tears.unwrap_or_else(workload::tear_model_from_env);
+        match self.kind {
+            RegressionKind::Random => run_with(
+                self.seed,
+                Config {
+                    tears,
+                    ..Config::swarm(self.seed)
+                },
+            ),
+            RegressionKind::Exhaustive => run_exhaustive_with(
+                self.seed,
+                Config {
+                    tears,
+                    ..Config::small(self.seed)
+                },
+            ),
+        }
+    }
+}
+
+/// A line of `regressions.txt` that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegressionLineError {
+    /// Line number, from 1.
+    pub line: usize,
+    /// The line.
+    pub text: String,
+}
+
+impl std::fmt::Display for RegressionLineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "regressions.txt line {}: expected `random|exhaustive <seed> [tears=byte|sector] \
+             # note`, found {:?}",
+            self.line, self.text
+        )
+    }
+}
+
+impl std::error::Error for RegressionLineError {}
+
+/// The seeds that ever failed (`sim/tests/regressions.txt`, compiled in): one per line,
+/// `random|exhaustive <seed> [tears=byte|sector] # what it found`; blank lines and lines
+/// starting with `#` are skipped.
+pub fn regressions() -> Result<Vec<Regression>, RegressionLineError> {
+    parse_regressions(include_str!("../tests/regressions.txt"))
+}
+
+/// Parses the text of a regressions file (see [`regressions`]).
+pub fn parse_regressions(text: &str) -> Result<Vec<Regression>, RegressionLineError> {
+    let mut out = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let (fields, note) = line.split_once('#').unwrap_or((line, ""));
+        let mut words = fields.split_whitespace();
+        let Some(kind) = words.next() else {
+            continue;
+        };
+        let bad = || RegressionLineError {
+            line: index + 1,
+            text: line.to_string(),
+        };
+        let kind = match kind {
+            "random" => RegressionKind::Random,
+            "exhaustive" => RegressionKind::Exhaustive,
+            _ => return Err(bad()),
+        };
+        let seed = words
+            .next()
+            .and_then(|w| w.parse::<u64>().ok())
+            .ok_or_else(bad)?;
+        let tears = match words.next() {
+            None => None,
+            Some("tears=byte") => Some(TearModel::AnyByte),
+            Some("tears=sector") => Some(TearModel::SectorAtomic),
+            Some(_) => return Err(bad()),
+        };
+        if words.next().is_some() {
+            return Err(bad());
+        }
+        out.push(Regression {
+            kind,
+            seed,
+            tears,
+            note: note.trim().to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Replays the regression seeds of `kind` (every seed that ever failed there) and sums the
+/// figures; with `WALFS_SIM_CHECK_DETERMINISM=1` each runs twice.
+///
+/// # Panics
+///
+/// If `regressions.txt` does not parse.
+pub fn replay_regressions(kind: RegressionKind) -> Summary {
+    let seeds = regressions().unwrap_or_else(|error| panic!("{error}"));
+    let seeds: Vec<Regression> = seeds.into_iter().filter(|r| r.kind == kind).collect();
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    let check_determinism = determinism_check_from_env();
+    with_quiet_panics(|| {
+        for regression in &seeds {
+            let outcome = if check_determinism {
+                run_twice(regression.seed, |_| regression.run())
+            } else {
+                regression.run()
+            };
+            match outcome {
+                Ok(stats) => summary.stats.add(&stats),
+                Err(violation) => summary.violations.push(violation),
+            }
+        }
+    });
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary
+}
+
+/// Runs `f` with the default panic message switched off (the engine's panics are caught and
+/// reported as violations; keep their message from flooding the output).
+fn with_quiet_panics<T>(f: impl FnOnce() -> T) -> T {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let out = f();
+    std::panic::set_hook(hook);
+    out
+}
+
 /// Runs `run` for every seed of `seeds` and sums the figures; stops after `max_violations`.
+/// With `WALFS_SIM_CHECK_DETERMINISM=1`, each seed runs twice ([`run_twice`]).
 pub fn explore(
+    seeds: std::ops::Range<u64>,
+    max_violations: usize,
+    run: impl Fn(u64) -> Result<Stats, Violation>,
+) -> Summary {
+    if determinism_check_from_env() {
+        explore_runs(seeds, max_violations, |seed| run_twice(seed, &run))
+    } else {
+        explore_runs(seeds, max_violations, run)
+    }
+}
+
+/// [`explore`] without the environment: runs `run` for every seed of `seeds`.
+pub fn explore_runs(
     seeds: std::ops::Range<u64>,
     max_violations: usize,
     run: impl Fn(u64) -> Result<Stats, Violation>,
 ) -> Summary {
     let started = Instant::now();
     let mut summary = Summary::default();
-    // The engine's panics are caught and reported as violations; keep their default message
-    // from flooding the output.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    for seed in seeds {
-        match run(seed) {
-            Ok(stats) => summary.stats.add(&stats),
-            Err(violation) => {
-                summary.violations.push(violation);
-                if summary.violations.len() >= max_violations {
-                    break;
+    with_quiet_panics(|| {
+        for seed in seeds {
+            match run(seed) {
+                Ok(stats) => summary.stats.add(&stats),
+                Err(violation) => {
+                    summary.violations.push(violation);
+                    if summary.violations.len() >= max_violations {
+                        break;
+                    }
                 }
             }
         }
-    }
-    std::panic::set_hook(hook);
+    });
     summary.seconds = started.elapsed().as_secs_f64();
     summary
 }

@@ -1,4 +1,7 @@
-//! `walfs-sim`: long simulator runs.
+//! `walfs-sim`: long simulator runs: the regression seeds first, then `--exhaustive N` small
+//! workloads explored exhaustively (none by default) and `--seeds N` random seeds (10,000 by
+//! default) from `--start` (or `WALFS_SIM_SEED`). `WALFS_SIM_CHECK_DETERMINISM=1` runs each seed
+//! twice.
 //!
 //! ```text
 //! cargo run -p walfs-sim --release -- --seeds 100000 [--start N] [--exhaustive N]
@@ -25,6 +28,20 @@ fn main() -> ExitCode {
         }
     }
     let mut failed = false;
+    for (kind, test) in [
+        (
+            walfs_sim::RegressionKind::Exhaustive,
+            "exhaustive_small_workloads",
+        ),
+        (walfs_sim::RegressionKind::Random, "random_seeds"),
+    ] {
+        let summary = walfs_sim::replay_regressions(kind);
+        println!("{}", summary.figures(&format!("{kind:?} regressions")));
+        for violation in &summary.violations {
+            println!("{}", violation.report(test));
+        }
+        failed |= !summary.violations.is_empty();
+    }
     if exhaustive > 0 {
         let summary = walfs_sim::explore(start..start + exhaustive, 10, walfs_sim::run_exhaustive);
         println!("{}", summary.figures("exhaustive"));

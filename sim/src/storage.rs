@@ -42,6 +42,9 @@ struct SimFile {
     durable: Vec<u8>,
     /// One flag per sector: written since it last reached `durable` (or was dropped).
     dirty: Vec<bool>,
+    /// Per sector: the number of the last write that dirtied it (the write order, for the
+    /// [`CrashMode::Prefix`] crash).
+    written_by: Vec<u64>,
 }
 
 impl SimFile {
@@ -51,6 +54,7 @@ impl SimFile {
             durable: bytes.clone(),
             volatile: bytes,
             dirty: vec![false; sectors],
+            written_by: vec![0; sectors],
         }
     }
 
@@ -130,6 +134,18 @@ pub enum TearModel {
     SectorAtomic,
 }
 
+/// Which dirty data a crash keeps, chosen per run by the swarm draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashMode {
+    /// Each dirty page independently kept, dropped or torn: no order, because mmap write-back
+    /// has none (the default, what the engine's mmap backend sees).
+    PageSubset,
+    /// The writes since the last barrier survive in the order they were made, up to a random
+    /// point; the write at that point may be cut between two of its sectors (for pwrite-like
+    /// users of the storage).
+    Prefix,
+}
+
 /// A unit of state a crash decides on: a dirty sector, or a pending directory operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CrashUnit {
@@ -152,6 +168,8 @@ pub struct Disk {
     volatile_names: BTreeMap<FileName, FileId>,
     durable_names: BTreeMap<FileName, FileId>,
     pending: Vec<DirOp>,
+    /// Writes so far (numbers the writes, for [`CrashMode::Prefix`]).
+    write_count: u64,
 }
 
 impl Disk {
@@ -272,6 +290,86 @@ impl Disk {
         self.volatile_names.clone_from(&self.durable_names);
     }
 
+    /// The random crash of `mode`, with sectors torn per `tears` in [`CrashMode::PageSubset`].
+    pub fn crash_in_mode(&mut self, seed: u64, mode: CrashMode, tears: TearModel) {
+        match mode {
+            CrashMode::PageSubset => self.crash_random_with(seed, tears),
+            CrashMode::Prefix => self.crash_prefix(seed),
+        }
+    }
+
+    /// The [`CrashMode::Prefix`] crash: the dirty sectors last written before a random write
+    /// survive, those of later writes are lost, and the write at that point keeps a random
+    /// number of its first sectors. Each pending directory operation survives or not.
+    pub fn crash_prefix(&mut self, seed: u64) {
+        let mut rng = SplitMix64::new(seed);
+        let mut writes: Vec<u64> = Vec::new();
+        for sim in self.files.values() {
+            for (sector, &dirty) in sim.dirty.iter().enumerate() {
+                if dirty {
+                    writes.push(sim.written_by[sector]);
+                }
+            }
+        }
+        writes.sort_unstable();
+        writes.dedup();
+        // The first write that does not (wholly) survive; `u64::MAX`: every write survives.
+        let cut = if writes.is_empty() {
+            u64::MAX
+        } else {
+            writes
+                .get(rng.index(writes.len() + 1))
+                .copied()
+                .unwrap_or(u64::MAX)
+        };
+        let mut cut_sectors = 0usize;
+        for sim in self.files.values() {
+            cut_sectors += sim
+                .dirty
+                .iter()
+                .zip(&sim.written_by)
+                .filter(|&(&dirty, &write)| dirty && write == cut)
+                .count();
+        }
+        let mut cut_sectors_kept = rng.index(cut_sectors + 1);
+        let mut dir_rng = rng.fork();
+        let written_by: BTreeMap<FileId, Vec<u64>> = self
+            .files
+            .iter()
+            .map(|(&file, sim)| (file, sim.written_by.clone()))
+            .collect();
+        self.crash_with(
+            |file, sector| {
+                let write = written_by[&file][sector];
+                if write < cut {
+                    SectorFate::Written
+                } else if write == cut && cut_sectors_kept > 0 {
+                    cut_sectors_kept -= 1;
+                    SectorFate::Written
+                } else {
+                    SectorFate::Lost
+                }
+            },
+            |_| dir_rng.chance(500),
+        );
+    }
+
+    /// A hash of the durable state: the durable directory and every durable byte.
+    pub fn durable_fingerprint(&self) -> u64 {
+        let mut hash = TraceHash::default();
+        for (name, &file) in &self.durable_names {
+            let (kind, id) = match name {
+                FileName::Segment(id) => (1, id.0),
+                FileName::Index(id) => (2, id.0),
+            };
+            hash.add(&[kind, u64::from(id), file]);
+            if let Some(sim) = self.files.get(&file) {
+                hash.add_bytes(&sim.durable);
+            }
+        }
+        hash.value()
+    }
+
     /// The random crash of the fault model with sectors atomic (per page: kept whole, dropped,
     /// or torn between sectors), the assumption walfs documents. See
     /// [`Disk::crash_random_with`] for sectors torn at any byte.
@@ -351,6 +449,45 @@ impl Disk {
     }
 }
 
+/// An order-dependent 64-bit hash of a trace of events (FNV-1a over 64-bit words, with a final
+/// avalanche): what `WALFS_SIM_CHECK_DETERMINISM` compares between two runs of a seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceHash(u64);
+
+impl Default for TraceHash {
+    fn default() -> Self {
+        TraceHash(0xCBF2_9CE4_8422_2325)
+    }
+}
+
+impl TraceHash {
+    const PRIME: u64 = 0x0000_0100_0000_01B3;
+
+    /// Adds words to the trace.
+    pub fn add(&mut self, words: &[u64]) {
+        for &word in words {
+            self.0 = (self.0 ^ word).wrapping_mul(Self::PRIME);
+            self.0 ^= self.0 >> 29;
+        }
+    }
+
+    /// Adds bytes (and their length) to the trace.
+    pub fn add_bytes(&mut self, bytes: &[u8]) {
+        self.add(&[bytes.len() as u64]);
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(&[u64::from_le_bytes(word)]);
+        }
+    }
+
+    /// The hash so far.
+    pub fn value(self) -> u64 {
+        let mut rng = SplitMix64::new(self.0);
+        rng.next_u64()
+    }
+}
+
 /// Faults the storage injects, drawn from its own generator.
 #[derive(Debug, Clone)]
 pub struct FaultConfig {
@@ -400,10 +537,28 @@ struct SimState {
     faults_left: u32,
     /// Faults injected since the last [`SimStorage::take_fault_note`].
     fault_note: u32,
+    /// Every storage event and fault, hashed in order.
+    trace: TraceHash,
+}
+
+/// What a storage event was, for the trace hash.
+#[derive(Debug, Clone, Copy)]
+enum EventKind {
+    Write = 1,
+    Persist,
+    Sync,
+    Create,
+    Remove,
+    WriteIndex,
+    SyncDir,
+    Crash,
 }
 
 impl SimState {
-    fn event(&mut self) {
+    /// Counts a storage event and adds it, with what it touched and whether a fault failed it,
+    /// to the trace.
+    fn event(&mut self, kind: EventKind, target: u64, detail: u64) {
+        self.trace.add(&[kind as u64, target, detail]);
         self.counters.events += 1;
         if self.crash_at_event == Some(self.counters.events) {
             self.snapshot = Some(self.disk.clone());
@@ -490,6 +645,7 @@ impl SimStorage {
                 fault_rng: SplitMix64::new(0),
                 faults_left: 0,
                 fault_note: 0,
+                trace: TraceHash::default(),
             })),
         }
     }
@@ -516,6 +672,11 @@ impl SimStorage {
     /// How many faults were injected since the last call.
     pub fn take_fault_note(&self) -> u32 {
         std::mem::take(&mut self.state.borrow_mut().fault_note)
+    }
+
+    /// The hash of every storage event, fault and crash so far, in order.
+    pub fn trace_hash(&self) -> u64 {
+        self.state.borrow().trace.value()
     }
 
     /// The counters.
@@ -572,6 +733,7 @@ impl SimStorage {
     pub fn crash(&self, seed: u64) {
         let mut state = self.state.borrow_mut();
         state.disk.crash_random(seed);
+        state.trace.add(&[EventKind::Crash as u64, seed]);
         state.counters.crashes += 1;
         state.faults_left = state.faults.max_faults;
     }
@@ -625,8 +787,13 @@ impl SimRegion {
             .get_mut(&self.file)
             .ok_or(sim_err(RegionErrorKind::Other, op))?;
         let sectors = sectors(sim);
-        sim.write_back(sectors, !fail);
-        state.event();
+        let moved = sim.write_back(sectors, !fail);
+        let kind = if op == "msync" {
+            EventKind::Persist
+        } else {
+            EventKind::Sync
+        };
+        state.event(kind, self.file, (moved << 1) | u64::from(fail));
         if fail {
             return Err(sim_err(RegionErrorKind::Io, op));
         }
@@ -659,13 +826,24 @@ impl Region for SimRegion {
         if range.is_empty() {
             return Ok(());
         }
-        self.storage.with_file(self.file, "write", |sim| {
-            for sector in range.start / SECTOR_BYTES..range.end.div_ceil(SECTOR_BYTES) {
-                sim.dirty[sector] = true;
-            }
-            sim.volatile[range].copy_from_slice(data);
-        })?;
-        self.storage.state.borrow_mut().event();
+        let mut state = self.storage.state.borrow_mut();
+        let disk = &mut state.disk;
+        disk.write_count += 1;
+        let write = disk.write_count;
+        let sim = disk
+            .files
+            .get_mut(&self.file)
+            .ok_or(sim_err(RegionErrorKind::Other, "write"))?;
+        for sector in range.start / SECTOR_BYTES..range.end.div_ceil(SECTOR_BYTES) {
+            sim.dirty[sector] = true;
+            sim.written_by[sector] = write;
+        }
+        sim.volatile[range.clone()].copy_from_slice(data);
+        state.event(
+            EventKind::Write,
+            self.file,
+            (offset << 20) ^ range.len() as u64,
+        );
         Ok(())
     }
 
@@ -715,7 +893,7 @@ impl Storage for SimStorage {
         // Reserved space reads as zeros, on the medium too (fallocate).
         let file = state.disk.add_file(vec![0; len]);
         state.disk.dir_op(DirOp::Link(FileName::Segment(id), file));
-        state.event();
+        state.event(EventKind::Create, u64::from(id.0), file);
         Ok(SimRegion {
             storage: self.clone(),
             file,
@@ -743,7 +921,8 @@ impl Storage for SimStorage {
         for name in [FileName::Index(id), FileName::Segment(id)] {
             if state.disk.volatile_names.contains_key(&name) {
                 state.disk.dir_op(DirOp::Unlink(name));
-                state.event();
+                let kind = u64::from(matches!(name, FileName::Index(_)));
+                state.event(EventKind::Remove, u64::from(id.0), kind);
             }
         }
         Ok(())
@@ -765,7 +944,7 @@ impl Storage for SimStorage {
         // one: only the rename waits for a directory sync.
         let file = state.disk.add_file(bytes.to_vec());
         state.disk.dir_op(DirOp::Link(FileName::Index(id), file));
-        state.event();
+        state.event(EventKind::WriteIndex, u64::from(id.0), bytes.len() as u64);
         Ok(())
     }
 
@@ -774,13 +953,57 @@ impl Storage for SimStorage {
         let per_mille = state.faults.io_per_mille;
         if state.draw_fault(per_mille) {
             // The operations stay pending: each may or may not have reached the medium.
-            state.event();
+            state.event(EventKind::SyncDir, 0, 1);
             return Err(sim_err(RegionErrorKind::Io, "fsync directory"));
         }
         let disk = &mut state.disk;
         disk.durable_names.clone_from(&disk.volatile_names);
         disk.pending.clear();
-        state.event();
+        state.event(EventKind::SyncDir, 0, 0);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use walfs_core::position::SegmentId;
+    use walfs_core::region::Region;
+    use walfs_core::storage::Storage;
+
+    use super::{SECTOR_BYTES, SimStorage};
+
+    #[test]
+    fn prefix_crash_keeps_writes_in_order_up_to_a_point() {
+        let mut kept_counts = [0u32; 4];
+        for seed in 0..64 {
+            let mut storage = SimStorage::new();
+            let mut region = storage.create_segment(SegmentId(1), 4096).expect("create");
+            storage.sync_dir().expect("sync_dir");
+            // Three writes, in this order, to sectors 2, 0 and 1.
+            for (write, sector) in [2usize, 0, 1].into_iter().enumerate() {
+                let byte = u8::try_from(write + 1).expect("small");
+                region
+                    .write_at((sector * SECTOR_BYTES) as u64, &[byte; SECTOR_BYTES])
+                    .expect("write");
+            }
+            drop(region);
+            let mut disk = storage.disk();
+            disk.crash_prefix(seed);
+            let bytes = disk.durable_segment(SegmentId(1)).expect("segment");
+            let kept: Vec<bool> = [2usize, 0, 1]
+                .iter()
+                .map(|&sector| bytes[sector * SECTOR_BYTES] != 0)
+                .collect();
+            let count = kept.iter().take_while(|&&k| k).count();
+            assert!(
+                kept[count..].iter().all(|&k| !k),
+                "seed {seed}: {kept:?} is not a prefix of the writes"
+            );
+            kept_counts[count] += 1;
+        }
+        assert!(
+            kept_counts.iter().all(|&n| n > 0),
+            "every cut point is drawn: {kept_counts:?}"
+        );
     }
 }

@@ -11,7 +11,7 @@ use walfs_core::wal::{RetentionPolicy, WalOptions};
 
 use crate::oracle::{ModelState, Rec, Recovery, SimEngine, latent_targets, recover, walk};
 use crate::rng::SplitMix64;
-use crate::storage::{Disk, FaultConfig, SimStorage, TearModel};
+use crate::storage::{CrashMode, Disk, FaultConfig, SimStorage, TearModel, TraceHash};
 
 /// The operations of a workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +75,8 @@ pub struct Config {
     pub verify_sealed: bool,
     /// How crashes tear sectors.
     pub tears: TearModel,
+    /// Which dirty data a crash keeps.
+    pub crash_mode: CrashMode,
 }
 
 impl Config {
@@ -113,6 +115,12 @@ impl Config {
             mid_crash_per_mille: [0, 30, 100][rng.index(3)],
             verify_sealed: rng.chance(500),
             tears: tear_model_from_env(),
+            // Drawn last, so the other draws of a seed stay what they were before it existed.
+            crash_mode: if rng.chance(250) {
+                CrashMode::Prefix
+            } else {
+                CrashMode::PageSubset
+            },
         }
     }
 
@@ -169,6 +177,9 @@ pub struct Stats {
     pub events: u64,
     /// Bit flips injected (latent corruption), part of `faults`.
     pub bit_flips: u64,
+    /// Hash of the run's operation and fault trace and of its final durable image (of the runs
+    /// combined, in order, for a sum).
+    pub trace_hash: u64,
 }
 
 impl Stats {
@@ -182,6 +193,9 @@ impl Stats {
         self.corruption_reported += other.corruption_reported;
         self.events += other.events;
         self.bit_flips += other.bit_flips;
+        let mut hash = TraceHash::default();
+        hash.add(&[self.trace_hash, other.trace_hash]);
+        self.trace_hash = hash.value();
     }
 }
 
@@ -194,6 +208,10 @@ pub struct Violation {
     pub message: String,
     /// The last operations before it.
     pub trace: Vec<String>,
+    /// Crash states the run recovered and checked before it found the violation.
+    pub crash_states: u64,
+    /// Hash of the run's operation and fault trace and of the durable image at the end.
+    pub trace_hash: u64,
 }
 
 impl Violation {
@@ -224,6 +242,8 @@ struct Run {
     stats: Stats,
     serial: u64,
     trace: Vec<String>,
+    /// Every operation and outcome noted, hashed in order.
+    op_trace: TraceHash,
     /// Exhaustive mode: the disk after every storage event, with the logs allowed there.
     recorded: Option<Vec<(Vec<Disk>, Vec<ModelState>)>>,
 }
@@ -254,11 +274,13 @@ impl Run {
             },
             serial: 0,
             trace: Vec::new(),
+            op_trace: TraceHash::default(),
             recorded: None,
         }
     }
 
     fn note(&mut self, line: String) {
+        self.op_trace.add_bytes(line.as_bytes());
         if self.trace.len() == TRACE_KEPT {
             self.trace.remove(0);
         }
@@ -549,15 +571,17 @@ impl Run {
     fn check_poisoned(&mut self, label: &str) -> Result<(), String> {
         self.storage.disarm_faults();
         let engine = self.engine();
-        if !engine.is_poisoned() {
-            return Err(format!("{label}: failed, yet the engine is not poisoned"));
-        }
+        // What a caller sees first (a retried sync must not succeed: the failed pages may be
+        // gone), then the flag.
         if engine.sync().is_ok() {
             return Err(format!("{label}: sync returned Ok after a failed barrier"));
         }
         let index = engine.next_log_index().unwrap_or(0);
         if engine.append(b"after a failure", index).is_ok() {
             return Err(format!("{label}: append accepted after a failed barrier"));
+        }
+        if !engine.is_poisoned() {
+            return Err(format!("{label}: failed, yet the engine is not poisoned"));
         }
         Ok(())
     }
@@ -594,10 +618,17 @@ impl Run {
         let mut disk = disk;
         let mut states = states.to_vec();
         let mut crashed = disk.is_some();
+        // A bit flipped in acknowledged data stays on the medium through every retry of the
+        // open (an injected fault may fail the first one before it reads the damaged record):
+        // once flipped, corruption is expected until it is reported.
+        let mut expect_corruption = false;
         for attempt in 0..6 {
-            let mut expect_corruption = false;
             if let Some(mut next) = disk.take() {
-                next.crash_random_with(self.rng.next_u64(), self.config.tears);
+                next.crash_in_mode(
+                    self.rng.next_u64(),
+                    self.config.crash_mode,
+                    self.config.tears,
+                );
                 self.stats.crash_states += 1;
                 if allow_latent
                     && attempt == 0
@@ -610,7 +641,7 @@ impl Run {
                         let offset = pos.offset + self.rng.below(len);
                         let bit = u8::try_from(self.rng.below(8)).unwrap_or(0);
                         let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-                        expect_corruption = next.flip_bit(pos.segment, offset, bit);
+                        expect_corruption |= next.flip_bit(pos.segment, offset, bit);
                         self.stats.bit_flips += 1;
                         self.note(format!("bit flip in {pos:?} at byte {offset} bit {bit}"));
                     }
@@ -691,8 +722,15 @@ pub fn run_with(seed: u64, config: Config) -> Result<Stats, Violation> {
 fn verdict(
     seed: u64,
     outcome: std::thread::Result<Result<(), String>>,
-    run: Run,
+    mut run: Run,
 ) -> Result<Stats, Violation> {
+    let mut hash = TraceHash::default();
+    hash.add(&[
+        run.op_trace.value(),
+        run.storage.trace_hash(),
+        run.storage.with_disk(|disk| disk.durable_fingerprint()),
+    ]);
+    run.stats.trace_hash = hash.value();
     let message = match outcome {
         Ok(Ok(())) => return Ok(run.stats),
         Ok(Err(message)) => message,
@@ -705,6 +743,8 @@ fn verdict(
         seed,
         message,
         trace: run.trace,
+        crash_states: run.stats.crash_states,
+        trace_hash: run.stats.trace_hash,
     })
 }
 
@@ -715,7 +755,11 @@ fn verdict(
 /// directory operations when those are at most that many (page granularity), else
 /// [`SAMPLES_ABOVE_MAX`] random crashes of the full fault model.
 pub fn run_exhaustive(seed: u64) -> Result<Stats, Violation> {
-    let config = Config::small(seed);
+    run_exhaustive_with(seed, Config::small(seed))
+}
+
+/// Runs small workload `seed` with `config` exhaustively (see [`run_exhaustive`]).
+pub fn run_exhaustive_with(seed: u64, config: Config) -> Result<Stats, Violation> {
     let options = config.options();
     let mut run = Run::new(seed, config);
     run.storage.record_every_event(true);

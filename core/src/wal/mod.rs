@@ -29,6 +29,7 @@ pub use cursor::{WalCursor, WalStep};
 pub use open::RecoveryReport;
 pub use retention::RetentionPolicy;
 
+use crate::barrier::{Barrier, is_skipped};
 use crate::error::{Error, Result};
 use crate::format::{
     FRAME_OVERHEAD_LEN, HEADER_LEN, IndexEntry, RecordFrame, SEGMENT_SIZE_DEFAULT,
@@ -302,11 +303,25 @@ impl<S: Storage> WalEngine<S> {
                 Error::Poisoned { first_failure, .. } => Some(*first_failure),
                 _ => None,
             };
-            if let Some(kind) = kind {
+            if let Some(kind) = kind
+                && !is_skipped(Barrier::SyncPoisoning)
+            {
                 self.poisoned.get_or_insert(kind);
             }
         }
         result
+    }
+}
+
+impl<S: Storage> WalEngine<S> {
+    /// Makes the directory's pending changes durable (the directory sync barrier).
+    fn sync_dir(&mut self, segment: Option<SegmentId>) -> Result<(), S::Error> {
+        if is_skipped(Barrier::DirSync) {
+            return Ok(());
+        }
+        self.storage
+            .sync_dir()
+            .map_err(storage_err(StorageOp::SyncDir, segment))
     }
 }
 

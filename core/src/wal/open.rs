@@ -121,10 +121,7 @@ impl<S: Storage> WalEngine<S> {
                 dir_changed = true;
             }
             if dir_changed {
-                engine
-                    .storage
-                    .sync_dir()
-                    .map_err(storage_err(StorageOp::SyncDir, None))?;
+                engine.sync_dir(None)?;
             }
         } else if engine.segments.is_empty() {
             return Err(Error::NoSuchSegment {

@@ -70,9 +70,7 @@ impl<S: Storage> WalEngine<S> {
             .map_err(storage_err(StorageOp::Remove, Some(id)))
             .and_then(|()| {
                 self.segments.remove(&id);
-                self.storage
-                    .sync_dir()
-                    .map_err(storage_err(StorageOp::SyncDir, None))
+                self.sync_dir(None)
             });
         self.note_failure(result)
     }

@@ -8,12 +8,12 @@
 
 use alloc::vec::Vec;
 
-use super::{WalEngine, storage_err};
+use super::WalEngine;
 use crate::error::{Error, Result};
 use crate::format::frame_len;
 use crate::position::{Position, SegmentId};
 use crate::segment::{NextLogIndex, check_payload_fits};
-use crate::storage::{Storage, StorageOp};
+use crate::storage::Storage;
 
 impl<S: Storage> WalEngine<S> {
     /// The log index the next record must carry: `Some(n)` once a record carries one (the run
@@ -171,9 +171,7 @@ impl<S: Storage> WalEngine<S> {
             self.seal_slot(old)?;
         }
         self.create_slot(next)?;
-        self.storage
-            .sync_dir()
-            .map_err(storage_err(StorageOp::SyncDir, Some(next)))
+        self.sync_dir(Some(next))
     }
 
     /// Makes every record appended so far durable.
