@@ -1,0 +1,78 @@
+//! Named regression tests for what the bad-input fuzzing (`bad_input_open.rs`) found in the WAL
+//! engine, each one the smallest directory that showed it:
+//!
+//! - a log index run that reaches `u64::MAX` (written so, or a header's first index read from the
+//!   medium) made `next_log_index` and the last-index arithmetic overflow: a panic in debug
+//!   builds, a wrong answer in release.
+
+#![allow(clippy::cast_possible_truncation, reason = "small test values")]
+
+use walfs_core::crc::crc32c;
+use walfs_core::error::Error;
+use walfs_core::storage::Storage;
+use walfs_core::testing::MemStorage;
+use walfs_core::wal::{WalEngine, WalOptions};
+use walfs_core::{Position, SegmentId};
+
+fn options() -> WalOptions {
+    WalOptions {
+        segment_size: 512,
+        ..WalOptions::default()
+    }
+}
+
+fn read(engine: &mut WalEngine<impl Storage>, position: Position) -> Vec<u8> {
+    let frame = engine.read(position).expect("the record reads");
+    let mut buf = vec![0; frame.payload_len as usize];
+    engine
+        .read_payload(position.segment, &frame, &mut buf)
+        .expect("its payload reads")
+        .to_vec()
+}
+
+#[test]
+fn next_log_index_after_a_run_that_reached_u64_max_is_none_and_appends_are_refused() {
+    let (mut engine, _) = WalEngine::open(MemStorage::new(), options()).unwrap();
+    engine.append(b"last", u64::MAX - 1).unwrap();
+    engine.append(b"very last", u64::MAX).unwrap();
+    assert_eq!(engine.log_index_bounds(), Some((u64::MAX - 1, u64::MAX)));
+    assert_eq!(engine.next_log_index(), None, "no index follows u64::MAX");
+    for log_index in [0, 1, u64::MAX] {
+        assert!(
+            matches!(
+                engine.append(b"more", log_index),
+                Err(Error::LogIndexOverflow { .. })
+            ),
+            "append with index {log_index} after the run ended is refused"
+        );
+    }
+}
+
+#[test]
+fn a_header_first_log_index_near_u64_max_opens_without_overflow() {
+    let (mut engine, _) = WalEngine::open(MemStorage::new(), options()).unwrap();
+    let positions: Vec<Position> = (0..3u8)
+        .map(|i| engine.append(&[i; 5], 7 + u64::from(i)).unwrap())
+        .collect();
+    engine.sync().unwrap();
+    let storage = engine.into_storage();
+    {
+        // first_log_index (bytes 44..52) := u64::MAX - 1, header CRC fixed: three records now
+        // claim indexes past u64::MAX.
+        let mut bytes = storage.segment_bytes(SegmentId(1)).unwrap();
+        bytes[44..52].copy_from_slice(&(u64::MAX - 1).to_le_bytes());
+        let crc = crc32c(&bytes[..56]);
+        bytes[56..60].copy_from_slice(&crc.to_le_bytes());
+    }
+    let (mut engine, _) = WalEngine::open(storage, options()).unwrap();
+    assert_eq!(engine.log_index_bounds(), Some((u64::MAX - 1, u64::MAX)));
+    assert_eq!(engine.next_log_index(), None);
+    assert_eq!(engine.position_for_index(u64::MAX).unwrap(), positions[1]);
+    for (i, &position) in positions.iter().enumerate() {
+        assert_eq!(read(&mut engine, position), vec![i as u8; 5]);
+    }
+    assert!(matches!(
+        engine.append(b"more", 0),
+        Err(Error::LogIndexOverflow { .. })
+    ));
+}
