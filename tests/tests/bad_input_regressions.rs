@@ -3,14 +3,16 @@
 //!
 //! - a log index run that reaches `u64::MAX` (written so, or a header's first index read from the
 //!   medium) made `next_log_index` and the last-index arithmetic overflow: a panic in debug
-//!   builds, a wrong answer in release.
+//!   builds, a wrong answer in release;
+//! - a storage that lists a segment twice or out of order made recovery take an earlier segment
+//!   for a leftover of an interrupted truncation and remove it: silent loss of records.
 
 #![allow(clippy::cast_possible_truncation, reason = "small test values")]
 
 use walfs_core::crc::crc32c;
 use walfs_core::error::Error;
 use walfs_core::storage::Storage;
-use walfs_core::testing::MemStorage;
+use walfs_core::testing::{MemError, MemRegion, MemStorage};
 use walfs_core::wal::{WalEngine, WalOptions};
 use walfs_core::{Position, SegmentId};
 
@@ -75,4 +77,88 @@ fn a_header_first_log_index_near_u64_max_opens_without_overflow() {
         engine.append(b"more", 0),
         Err(Error::LogIndexOverflow { .. })
     ));
+}
+
+/// A `MemStorage` whose listing is out of order or names a segment twice.
+struct BadListing {
+    inner: MemStorage,
+    listing: fn(Vec<SegmentId>) -> Vec<SegmentId>,
+}
+
+impl Storage for BadListing {
+    type Error = MemError;
+    type Region = MemRegion;
+
+    fn list_segments(&mut self) -> Result<Vec<SegmentId>, MemError> {
+        Ok((self.listing)(self.inner.list_segments()?))
+    }
+    fn create_segment(&mut self, id: SegmentId, capacity: u64) -> Result<MemRegion, MemError> {
+        self.inner.create_segment(id, capacity)
+    }
+    fn open_segment(&mut self, id: SegmentId) -> Result<MemRegion, MemError> {
+        self.inner.open_segment(id)
+    }
+    fn remove_segment(&mut self, id: SegmentId) -> Result<(), MemError> {
+        self.inner.remove_segment(id)
+    }
+    fn read_index(&mut self, id: SegmentId, out: &mut Vec<u8>) -> Result<bool, MemError> {
+        self.inner.read_index(id, out)
+    }
+    fn write_index(&mut self, id: SegmentId, bytes: &[u8]) -> Result<(), MemError> {
+        self.inner.write_index(id, bytes)
+    }
+    fn sync_dir(&mut self) -> Result<(), MemError> {
+        self.inner.sync_dir()
+    }
+}
+
+/// Three segments (two sealed, the last active), one record each.
+fn three_segments() -> (MemStorage, Vec<Position>) {
+    let (mut engine, _) = WalEngine::open(MemStorage::new(), options()).unwrap();
+    let mut positions = Vec::new();
+    for i in 0..3u8 {
+        if i > 0 {
+            engine.rotate().unwrap();
+        }
+        positions.push(engine.append(&[i; 9], 0).unwrap());
+    }
+    engine.sync().unwrap();
+    (engine.into_storage(), positions)
+}
+
+/// Opens the three segments through `listing`: every record is there, nothing is removed, and
+/// the log goes on (an append survives a reopen with a correct listing).
+fn open_through(listing: fn(Vec<SegmentId>) -> Vec<SegmentId>) {
+    let (inner, positions) = three_segments();
+    let storage = BadListing { inner, listing };
+    let (mut engine, report) = WalEngine::open(storage, options()).unwrap();
+    assert!(report.removed_leftovers.is_empty(), "{report:?}");
+    for (i, &position) in positions.iter().enumerate() {
+        assert_eq!(read(&mut engine, position), vec![i as u8; 9]);
+    }
+    let appended = engine.append(b"after", 0).unwrap();
+    engine.sync().unwrap();
+    let (mut engine, _) = WalEngine::open(engine.into_storage().inner, options()).unwrap();
+    for (i, &position) in positions.iter().enumerate() {
+        assert_eq!(read(&mut engine, position), vec![i as u8; 9]);
+    }
+    assert_eq!(read(&mut engine, appended), b"after");
+}
+
+#[test]
+fn a_listing_out_of_order_never_removes_segments_as_truncation_leftovers() {
+    open_through(|mut ids| {
+        ids.reverse();
+        ids
+    });
+}
+
+#[test]
+fn a_segment_listed_twice_is_opened_once_and_never_removed() {
+    open_through(|mut ids| {
+        let last = *ids.last().unwrap();
+        ids.push(last);
+        ids.insert(0, ids[0]);
+        ids
+    });
 }

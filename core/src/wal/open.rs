@@ -62,10 +62,14 @@ impl<S: Storage> WalEngine<S> {
             poisoned: None,
         };
         let mut report = RecoveryReport::default();
-        let ids = engine
+        let mut ids = engine
             .storage
             .list_segments()
             .map_err(storage_err(StorageOp::List, None))?;
+        // The rules below depend on the order (the segments after an unsealed one are removed):
+        // never trust a listing that is out of order or names a segment twice.
+        ids.sort_unstable();
+        ids.dedup();
         let mut dir_changed = false;
         let mut index_buf = Vec::new();
         for (position, &id) in ids.iter().enumerate() {
