@@ -5,7 +5,9 @@
 //!   medium) made `next_log_index` and the last-index arithmetic overflow: a panic in debug
 //!   builds, a wrong answer in release;
 //! - a storage that lists a segment twice or out of order made recovery take an earlier segment
-//!   for a leftover of an interrupted truncation and remove it: silent loss of records.
+//!   for a leftover of an interrupted truncation and remove it: silent loss of records;
+//! - an empty last segment (a crash between creating a segment file and sizing it) failed the
+//!   open with `BadCapacity` for good, instead of being removed as a segment never written.
 
 #![allow(clippy::cast_possible_truncation, reason = "small test values")]
 
@@ -161,4 +163,36 @@ fn a_segment_listed_twice_is_opened_once_and_never_removed() {
         ids.insert(0, ids[0]);
         ids
     });
+}
+
+#[test]
+fn an_empty_or_short_last_segment_is_removed_as_never_written_not_refused() {
+    for len in [0usize, 1, 40, 63, 64, 79] {
+        // A rotation sealed segment 3, then crashed before segment 4 got its size and header.
+        let (storage, positions) = three_segments();
+        let (mut engine, _) = WalEngine::open(storage, options()).unwrap();
+        assert_eq!(engine.rotate().unwrap(), SegmentId(4));
+        let mut storage = engine.into_storage();
+        storage.put_segment(SegmentId(4), vec![0; len]);
+        let (mut engine, report) = WalEngine::open(storage, options())
+            .unwrap_or_else(|error| panic!("a last segment of {len} bytes: {error}"));
+        assert_eq!(report.removed_unwritten, Some(SegmentId(4)), "{len} bytes");
+        for (i, &position) in positions.iter().enumerate() {
+            assert_eq!(read(&mut engine, position), vec![i as u8; 9]);
+        }
+        engine.append(b"more", 0).unwrap();
+    }
+}
+
+#[test]
+fn an_empty_segment_before_the_last_is_a_typed_error() {
+    let (mut storage, _) = three_segments();
+    storage.put_segment(SegmentId(0), Vec::new());
+    assert!(matches!(
+        WalEngine::open(storage, options()),
+        Err(Error::BadCapacity {
+            segment: SegmentId(0),
+            capacity: 0
+        })
+    ));
 }
