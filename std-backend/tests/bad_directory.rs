@@ -8,7 +8,10 @@
 //! files, index files without a segment, files left by an interrupted index write, a lock file),
 //! and a property test over random names drawn from a small alphabet around the naming pattern:
 //! whatever the names, the open returns (no panic), stray files keep their bytes, and the records
-//! of the real segment are all there.
+//! of the real segment are all there. A second property test puts damaged segment files (random
+//! bytes, or real sealed and unsealed segments cut and bit-flipped) and index files (missing,
+//! real, garbage) under canonical names: the open returns a typed error or a log whose records,
+//! read by a reader that reaches an end, all read the same after an append, a sync and a reopen.
 //!
 //! Replaying a failure of the property test: it prints its RNG seed and
 //! `PROPTEST_RNG_SEED=<seed> cargo test -p walfs --test bad_directory -- --exact <test>`.
@@ -431,6 +434,131 @@ proptest! {
             if !is_canonical(name) {
                 prop_assert_eq!(&fs::read(dir.path().join(name)).unwrap(), bytes, "{} untouched", name);
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property test: damaged segment and index files on a real file system (the mmap path).
+
+/// The files of a log with a sealed segment 1 (records `s0`..`s3`, and its index file) and an
+/// unsealed segment 2 (records `u0`, `u1`).
+fn two_segment_files() -> [(Vec<u8>, Option<Vec<u8>>); 2] {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), options()).unwrap();
+    for i in 0..4 {
+        wal.append(format!("s{i}").as_bytes()).unwrap();
+    }
+    wal.rotate().unwrap();
+    for i in 0..2 {
+        wal.append(format!("u{i}").as_bytes()).unwrap();
+    }
+    wal.close().unwrap();
+    let file = |name: &str| fs::read(dir.path().join(name)).ok();
+    [
+        (file("000000001.wal").unwrap(), file("000000001.wal.idx")),
+        (file("000000002.wal").unwrap(), None),
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum Content {
+    Arbitrary(Vec<u8>),
+    /// One of the two real segments, cut to a length, with bits flipped.
+    Real(bool, prop::sample::Index, Vec<(prop::sample::Index, u8)>),
+}
+
+#[derive(Debug, Clone)]
+enum IndexContent {
+    Missing,
+    Real,
+    Garbage(Vec<u8>),
+}
+
+fn damaged_files() -> impl Strategy<Value = Vec<(u32, Content, IndexContent)>> {
+    let content = prop_oneof![
+        1 => prop::collection::vec(any::<u8>(), 0..200).prop_map(Content::Arbitrary),
+        4 => (
+            any::<bool>(),
+            any::<prop::sample::Index>(),
+            prop::collection::vec((any::<prop::sample::Index>(), 0u8..8), 0..3),
+        )
+            .prop_map(|(sealed, cut, flips)| Content::Real(sealed, cut, flips)),
+    ];
+    let index = prop_oneof![
+        1 => Just(IndexContent::Missing),
+        2 => Just(IndexContent::Real),
+        1 => prop::collection::vec(any::<u8>(), 0..64).prop_map(IndexContent::Garbage),
+    ];
+    prop::collection::vec((0u32..4, content, index), 1..4)
+}
+
+proptest! {
+    #![proptest_config(config("damaged_segment_files_open_to_an_error_or_a_log_that_keeps_its_records", 32))]
+    #[test]
+    fn damaged_segment_files_open_to_an_error_or_a_log_that_keeps_its_records(
+        files in damaged_files()
+    ) {
+        let real = two_segment_files();
+        let dir = tempfile::tempdir().unwrap();
+        for (id, content, index) in &files {
+            let name = format!("{id:09}.wal");
+            let (bytes, real_index) = match content {
+                Content::Arbitrary(bytes) => (bytes.clone(), None),
+                Content::Real(sealed, cut, flips) => {
+                    let (bytes, index) = &real[usize::from(!*sealed)];
+                    // Cut at any length, though mostly keep the whole file.
+                    let len = if cut.index(4) == 0 { cut.index(bytes.len() + 1) } else { bytes.len() };
+                    let mut bytes = bytes[..len].to_vec();
+                    for (at, bit) in flips {
+                        if !bytes.is_empty() {
+                            // Flips land in the header and the first records.
+                            let i = at.index(bytes.len().min(256));
+                            bytes[i] ^= 1 << bit;
+                        }
+                    }
+                    (bytes, index.clone())
+                }
+            };
+            fs::write(dir.path().join(&name), &bytes).unwrap();
+            let index_bytes = match index {
+                IndexContent::Missing => None,
+                IndexContent::Real => real_index,
+                IndexContent::Garbage(bytes) => Some(bytes.clone()),
+            };
+            if let Some(index_bytes) = index_bytes {
+                fs::write(dir.path().join(format!("{name}.idx")), index_bytes).unwrap();
+            }
+        }
+        let opened = Wal::open(dir.path(), options());
+        let Ok(wal) = opened else {
+            let _ = opened.map(|_| ()).unwrap_err().to_string();
+            return Ok(());
+        };
+        // Walk with a reader until the end or the first error, in a bounded number of steps.
+        let mut reader = wal.reader();
+        let mut records = Vec::new();
+        for _ in 0..10_000 {
+            match reader.next() {
+                Ok(Some(record)) => records.push((record.position(), record.payload().to_vec())),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        prop_assert!(records.len() < 10_000, "the reader reaches an end");
+        drop(reader);
+        let appended = wal.append(b"more").ok();
+        let synced = wal.sync().is_ok();
+        drop(wal);
+        let wal = Wal::open(dir.path(), options());
+        prop_assert!(wal.is_ok(), "a log that opened reopens: {:?}", wal.err());
+        let wal = wal.unwrap();
+        for (position, payload) in &records {
+            let view = wal.read(*position);
+            prop_assert!(view.is_ok(), "{:?} still reads: {:?}", position, view.err());
+            prop_assert_eq!(&*view.unwrap(), payload.as_slice());
+        }
+        if let (Some(position), true) = (appended, synced) {
+            prop_assert_eq!(&*wal.read(position).unwrap(), b"more");
         }
     }
 }
