@@ -800,7 +800,7 @@ proptest! {
     #![proptest_config(prop_support::config(
         "bad_input_open",
         "any_directory_opens_to_an_error_or_a_log_that_keeps_its_records",
-        1000,
+        4000,
     ))]
     #[test]
     fn any_directory_opens_to_an_error_or_a_log_that_keeps_its_records(directory in directory()) {
