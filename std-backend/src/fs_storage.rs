@@ -2,7 +2,8 @@
 //!
 //! - Segment files are named `<id, 9 digits at least><ext>` (`000000001.wal`); only canonical
 //!   names are segments (`1.wal` or `foo.wal` are left alone, never mapped onto a canonical file,
-//!   SPEC §13.27). The extension is used literally.
+//!   SPEC §13.27). Every entry that is not a directory counts, symlinks included (§1.1). The
+//!   extension is used literally.
 //! - A new segment's space is reserved with `fallocate(2)` so a full disk fails the rotation,
 //!   never a store into the mapping (SIGBUS, §13.3), then its pages are read into the page
 //!   cache (`MADV_POPULATE_READ`).
@@ -137,8 +138,11 @@ impl Storage for FsStorage {
         let mut ids = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| FsError::io("list WAL directory", e).at(&self.dir))?;
-            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-            if let (true, Some(name)) = (is_file, entry.file_name().to_str())
+            // Every entry that is not a directory (SPEC §1.1): a symlink to a segment is that
+            // segment, and one that leads nowhere fails the open naming it, rather than its
+            // records vanishing from the log.
+            let not_dir = entry.file_type().is_ok_and(|t| !t.is_dir());
+            if let (true, Some(name)) = (not_dir, entry.file_name().to_str())
                 && let Some(id) = parse_segment_file_name(name, &self.ext)
             {
                 ids.push(id);

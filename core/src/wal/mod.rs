@@ -109,11 +109,12 @@ impl<R: crate::region::Region> Slot<R> {
         self.records.push((offset, frame.payload_len));
     }
 
-    /// Log index of the last record, if the segment's records carry indexes.
+    /// Log index of the last record, if the segment's records carry indexes. A header's first
+    /// index is read from the medium: a run that would pass `u64::MAX` ends there.
     fn last_log_index(&self) -> Option<u64> {
         let first = self.segment.first_log_index();
         let count = self.records.len() as u64;
-        (first != 0 && count != 0).then(|| first + (count - 1))
+        (first != 0 && count != 0).then(|| first.saturating_add(count - 1))
     }
 
     fn index_bytes(&self) -> Vec<u8> {

@@ -6,7 +6,7 @@
 //! repaired per the policy). Then the directory-level rules:
 //!
 //! - **A last segment that was never written** (its header is erased or damaged and every byte
-//!   after the header is erased) is the trace of a crash while it was being created: it is
+//!   after the header is erased, or the file is too short to hold a record) is the trace of a crash while it was being created: it is
 //!   removed and the open goes on without it (§13.18). A damaged header with data after it is
 //!   corruption and fails the open.
 //! - **An unsealed walfs segment before the last one** can only be the target of an interrupted
@@ -23,7 +23,9 @@ use alloc::vec::Vec;
 
 use super::{Slot, WalEngine, WalOptions, storage_err};
 use crate::error::{CorruptionReason, Error, Result};
-use crate::format::{FRAME_ALIGN, HEADER_LEN, INDEX_ENTRY_LEN, IndexEntry, RecordFrame};
+use crate::format::{
+    FRAME_ALIGN, HEADER_LEN, INDEX_ENTRY_LEN, IndexEntry, RecordFrame, SEGMENT_SIZE_MIN,
+};
 use crate::position::SegmentId;
 use crate::region::RegionRead;
 use crate::scan::{Damage, ScanStop, find_dirty_end, scan_segment};
@@ -62,10 +64,14 @@ impl<S: Storage> WalEngine<S> {
             poisoned: None,
         };
         let mut report = RecoveryReport::default();
-        let ids = engine
+        let mut ids = engine
             .storage
             .list_segments()
             .map_err(storage_err(StorageOp::List, None))?;
+        // The rules below depend on the order (the segments after an unsealed one are removed):
+        // never trust a listing that is out of order or names a segment twice.
+        ids.sort_unstable();
+        ids.dedup();
         let mut dir_changed = false;
         let mut index_buf = Vec::new();
         for (position, &id) in ids.iter().enumerate() {
@@ -155,10 +161,15 @@ impl<S: Storage> WalEngine<S> {
         let opened = Segment::open_visiting(region, id, options, |frame| frames.push(frame));
         let (mut segment, open_report) = match opened {
             Ok(opened) => opened,
-            Err(Error::Corrupt {
-                offset: 0, reason, ..
-            }) if is_last && self.never_written(id)? => {
-                let _ = reason;
+            // A file too short for a header and a frame (empty: a crash between creating the
+            // file and sizing it) is, when last, a segment whose creation never completed.
+            Err(
+                Error::Corrupt { offset: 0, .. }
+                | Error::BadCapacity {
+                    capacity: 0..SEGMENT_SIZE_MIN,
+                    ..
+                },
+            ) if is_last && self.never_written(id)? => {
                 if !self.options.read_only {
                     self.storage
                         .remove_segment(id)

@@ -18,9 +18,10 @@ use crate::storage::Storage;
 impl<S: Storage> WalEngine<S> {
     /// The log index the next record must carry: `Some(n)` once a record carries one (the run
     /// continues at `n`; records without an index are refused from then on), `None` before
-    /// (any index starts the run, and 0 appends a record without one).
+    /// (any index starts the run, and 0 appends a record without one). Also `None` when the run
+    /// reached `u64::MAX`: then every append is refused with [`Error::LogIndexOverflow`].
     pub fn next_log_index(&self) -> Option<u64> {
-        self.last_log_index().map(|last| last + 1)
+        self.last_log_index()?.checked_add(1)
     }
 
     /// Checks a log index (or the first of a batch of `count`) against the WAL's run.
