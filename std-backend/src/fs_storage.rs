@@ -210,6 +210,15 @@ impl Storage for FsStorage {
         }
     }
 
+    fn index_len(&mut self, id: SegmentId) -> Result<Option<u64>, FsError> {
+        let path = self.index_path(id);
+        match fs::metadata(&path) {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(FsError::io("stat index file", e).at(&path)),
+        }
+    }
+
     fn write_index(&mut self, id: SegmentId, bytes: &[u8]) -> Result<(), FsError> {
         let path = self.index_path(id);
         self.temp_counter += 1;

@@ -83,6 +83,8 @@ impl<S: Storage> WalEngine<S> {
     }
 
     fn truncate_at(&mut self, target: SegmentId, keep: u64) -> Result<(), S::Error> {
+        // The target becomes the active segment, whose record table must be in memory.
+        self.load_records(target)?;
         let now = self.now();
         let slot = self
             .segments
