@@ -185,6 +185,9 @@ pub struct MmapRegion {
     shared: Arc<SharedMap>,
     /// Something was written since the last successful flush.
     dirty: bool,
+    /// Flushes run (`fdatasync` calls), for tests.
+    #[cfg(all(test, not(loom)))]
+    flushes: u64,
 }
 
 impl MmapRegion {
@@ -192,13 +195,25 @@ impl MmapRegion {
         MmapRegion {
             shared: Arc::new(shared),
             dirty: false,
+            #[cfg(all(test, not(loom)))]
+            flushes: 0,
         }
+    }
+
+    /// Flushes run so far.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn flushes(&self) -> u64 {
+        self.flushes
     }
 
     /// One `fdatasync` if anything was written since the last successful one.
     fn flush(&mut self, what: &'static str) -> Result<(), FsError> {
         if !self.dirty {
             return Ok(());
+        }
+        #[cfg(all(test, not(loom)))]
+        {
+            self.flushes += 1;
         }
         rustix::fs::fdatasync(&self.shared.file).map_err(|e| FsError::io(what, e.into()))?;
         self.dirty = false;
