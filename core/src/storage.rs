@@ -58,6 +58,16 @@ pub trait Storage {
     /// when there is none.
     fn read_index(&mut self, id: SegmentId, out: &mut Vec<u8>) -> Result<bool, Self::Error>;
 
+    /// The length in bytes of the index file of segment `id`, `None` when there is none. Open
+    /// checks it against a sealed segment's record count without reading the file (the file
+    /// itself is read when the segment's records are first needed). The default reads the file.
+    fn index_len(&mut self, id: SegmentId) -> Result<Option<u64>, Self::Error> {
+        let mut bytes = Vec::new();
+        Ok(self
+            .read_index(id, &mut bytes)?
+            .then_some(bytes.len() as u64))
+    }
+
     /// Replaces the index file of segment `id` atomically: a reader sees the old file or the new
     /// one, never a mix (write a temporary file, make it durable, rename it over the old one).
     /// The rename is durable only after [`Storage::sync_dir`].

@@ -95,7 +95,7 @@ pub fn recover(
         ));
     }
     let recs: Vec<Rec> = state.recs[..recovered.len()].to_vec();
-    check_log_indexes(&engine, &recs)?;
+    check_log_indexes(&mut engine, &recs)?;
     let acked = if crashed { recs.len() } else { state.acked };
     Ok(Recovery::Checked(
         Box::new(engine),
@@ -197,7 +197,7 @@ fn describe_mismatch(
 
 /// Every indexed record is found at its position by its log index, and the engine's last
 /// index is the model's.
-fn check_log_indexes(engine: &SimEngine, recs: &[Rec]) -> Result<(), String> {
+fn check_log_indexes(engine: &mut SimEngine, recs: &[Rec]) -> Result<(), String> {
     for rec in recs.iter().filter(|rec| rec.log_index != 0) {
         match engine.position_for_index(rec.log_index) {
             Ok(pos) if pos == rec.pos => {}

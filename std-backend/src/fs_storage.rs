@@ -214,6 +214,15 @@ impl Storage for FsStorage {
         }
     }
 
+    fn index_len(&mut self, id: SegmentId) -> Result<Option<u64>, FsError> {
+        let path = self.index_path(id);
+        match fs::metadata(&path) {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(FsError::io("stat index file", e).at(&path)),
+        }
+    }
+
     fn write_index(&mut self, id: SegmentId, bytes: &[u8]) -> Result<(), FsError> {
         let path = self.index_path(id);
         self.temp_counter += 1;
@@ -251,6 +260,57 @@ impl Storage for FsStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The barriers of a segment cost one `fdatasync` each time something was written since the
+    /// last one, and nothing otherwise (see `MmapRegion`'s "Flushes").
+    #[test]
+    #[cfg(not(loom))]
+    fn a_segment_sync_is_one_flush_and_a_barrier_with_nothing_written_is_none() {
+        use walfs_core::region::{Region, RegionRead};
+        use walfs_core::{Segment, SegmentInit};
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
+        let region = storage.create_segment(SegmentId(1), 64 * 1024).unwrap();
+        let init = SegmentInit {
+            created_at: 1,
+            marker: 0,
+            first_log_index: 0,
+        };
+        let mut segment = Segment::create(region, SegmentId(1), init).unwrap();
+        assert_eq!(
+            segment.region().flushes(),
+            1,
+            "create: header persist + sync"
+        );
+        segment.append(b"hello", 0).unwrap();
+        segment.sync(2).unwrap();
+        assert_eq!(
+            segment.region().flushes(),
+            2,
+            "data + header persist + sync"
+        );
+        segment.sync(3).unwrap();
+        assert_eq!(
+            segment.region().flushes(),
+            3,
+            "the watermark header written after it"
+        );
+        segment.sync(4).unwrap();
+        assert_eq!(segment.region().flushes(), 3, "nothing left");
+        let region = segment.region_mut();
+        region.persist(64..4096).unwrap();
+        region.sync().unwrap();
+        assert_eq!(region.flushes(), 3, "nothing written since the last flush");
+        region.write_at(1024, b"x").unwrap();
+        region.persist(0..64).unwrap();
+        assert_eq!(region.flushes(), 4, "a persist flushes the whole file");
+        region.sync().unwrap();
+        assert_eq!(region.flushes(), 4);
+        let mut byte = [0u8; 1];
+        region.read_at(1024, &mut byte).unwrap();
+        assert_eq!(&byte, b"x");
+    }
 
     #[test]
     fn only_canonical_names_are_segments() {

@@ -46,5 +46,5 @@ pub use options::{Options, SyncPolicy};
 pub use reader::{Decoded, DecodingReader, Reader, Record};
 pub use wal::Wal;
 pub use walfs_core as core;
-pub use walfs_core::wal::{RecoveryReport, RetentionPolicy, SegmentInfo};
+pub use walfs_core::wal::{IndexRelease, RecoveryReport, RetentionPolicy, SegmentInfo};
 pub use walfs_core::{CorruptionReason, Position, RepairPolicy, SegmentId};

@@ -167,16 +167,57 @@ impl SharedMap {
 }
 
 /// The writer's handle on a segment: the [`Region`] the engine's `Segment` writes through.
+///
+/// # Flushes
+///
+/// Both barriers are one `fdatasync` of the file, and only when something was written since the
+/// last successful one. On Linux an `msync(MS_SYNC)` of a range is `vfs_fsync_range` over it,
+/// a full flush (journal commit and device cache flush) like `fdatasync`, which covers every
+/// dirty page of the file, those dirtied through the shared mapping included. So a `persist`
+/// that flushes the whole file makes its range durable as promised (writing back more than asked
+/// is always allowed: the kernel may write any dirty page back at any time), and a barrier with
+/// nothing written since the last successful flush has nothing left to make durable (the file's
+/// size never changes through the mapping). `Segment::sync` (persist data, persist header, sync)
+/// then costs one flush instead of three, and each `persist` the engine uses as an ordering
+/// point (truncation) is still a complete flush before the next write.
 #[derive(Debug)]
 pub struct MmapRegion {
     shared: Arc<SharedMap>,
+    /// Something was written since the last successful flush.
+    dirty: bool,
+    /// Flushes run (`fdatasync` calls), for tests.
+    #[cfg(all(test, not(loom)))]
+    flushes: u64,
 }
 
 impl MmapRegion {
     pub(crate) fn new(shared: SharedMap) -> Self {
         MmapRegion {
             shared: Arc::new(shared),
+            dirty: false,
+            #[cfg(all(test, not(loom)))]
+            flushes: 0,
         }
+    }
+
+    /// Flushes run so far.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn flushes(&self) -> u64 {
+        self.flushes
+    }
+
+    /// One `fdatasync` if anything was written since the last successful one.
+    fn flush(&mut self, what: &'static str) -> Result<(), FsError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        #[cfg(all(test, not(loom)))]
+        {
+            self.flushes += 1;
+        }
+        rustix::fs::fdatasync(&self.shared.file).map_err(|e| FsError::io(what, e.into()))?;
+        self.dirty = false;
+        Ok(())
     }
 
     pub(crate) fn shared(&self) -> &Arc<SharedMap> {
@@ -235,6 +276,7 @@ impl Region for MmapRegion {
             ));
         }
         let target = shared.map.as_mut_ptr().wrapping_add(start);
+        self.dirty = true;
         // SAFETY: in bounds (checked). The target bytes are either the header (never sliced by
         // readers, rule 4), at or above `high_water` (never published, rule 2), or covered by
         // exclusive access (no pins, rule 3): no slice of them exists. `data` is a separate
@@ -246,22 +288,19 @@ impl Region for MmapRegion {
     }
 
     fn persist(&mut self, range: Range<u64>) -> Result<(), FsError> {
-        let (start, len) = self
-            .shared
-            .range(&range)
-            .ok_or(FsError::kind(RegionErrorKind::OutOfBounds, "msync segment"))?;
+        let (_, len) = self.shared.range(&range).ok_or(FsError::kind(
+            RegionErrorKind::OutOfBounds,
+            "persist segment",
+        ))?;
         if len == 0 {
             return Ok(());
         }
-        self.shared
-            .map
-            .flush_range(start, len)
-            .map_err(|e| FsError::io("msync segment", e))
+        // A whole-file flush: see "Flushes" above.
+        self.flush("persist segment (fdatasync)")
     }
 
     fn sync(&mut self) -> Result<(), FsError> {
-        rustix::fs::fdatasync(&self.shared.file)
-            .map_err(|e| FsError::io("fdatasync segment", e.into()))
+        self.flush("fdatasync segment")
     }
 
     fn publish_end(&mut self, end: u64) {

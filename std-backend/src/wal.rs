@@ -13,7 +13,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use walfs_core::format::frame_len;
-use walfs_core::wal::{RecoveryReport, RetentionPolicy, SegmentInfo, WalEngine, WalOptions};
+use walfs_core::wal::{
+    IndexRelease, RecoveryReport, RetentionPolicy, SegmentInfo, WalEngine, WalOptions,
+};
 use walfs_core::{CrcCheck, Position, SegmentId};
 
 use crate::error::{Error, Result};
@@ -487,6 +489,25 @@ impl Wal {
         Ok(lock(&self.shared.writer)
             .engine
             .position_for_index(log_index)?)
+    }
+
+    /// Drops the in-memory record table of a sealed segment (the Go original's
+    /// `ClearIndexFromMemory`): 8 bytes per record. It is read back from the segment's index file
+    /// when next needed (a log index lookup or a truncation into the segment). On an unsealed
+    /// segment (the active one) it changes nothing and returns [`IndexRelease::Unsealed`]. Reads
+    /// and readers never need the table.
+    pub fn release_index_memory(&self, segment: SegmentId) -> Result<IndexRelease> {
+        Ok(lock(&self.shared.writer)
+            .engine
+            .release_index_memory(segment)?)
+    }
+
+    /// Entries of segment `segment`'s record table held in memory (`None`: no such segment).
+    /// Sealed segments' tables are loaded when first needed, not at open.
+    pub fn index_entries_in_memory(&self, segment: SegmentId) -> Option<usize> {
+        lock(&self.shared.writer)
+            .engine
+            .index_entries_in_memory(segment)
     }
 
     /// The first and last log index present, if any.

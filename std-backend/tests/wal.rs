@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use walfs::core::format::HEADER_LEN;
 use walfs::core::{IndexEntry, SegmentHeader};
-use walfs::{Error, Options, Position, RepairPolicy, RetentionPolicy, SegmentId, SyncPolicy, Wal};
+use walfs::{
+    Error, IndexRelease, Options, Position, RepairPolicy, RetentionPolicy, SegmentId, SyncPolicy,
+    Wal,
+};
 
 fn small() -> Options {
     Options::new().segment_size(4096)
@@ -545,4 +548,92 @@ fn wal_is_send_and_sync_and_readers_and_views_can_move_between_threads() {
     send_sync::<walfs::RecordView>();
     send::<walfs::Cleaner>();
     send_sync::<Error>();
+}
+
+/// Appends `count` records with log indexes from 1, rotating after every `per_segment`.
+fn indexed_log(wal: &Wal, count: u64, per_segment: u64) -> Vec<Position> {
+    (1..=count)
+        .map(|i| {
+            let position = wal.append_indexed(&payload(i, 100), i).unwrap();
+            if i % per_segment == 0 {
+                wal.rotate().unwrap();
+            }
+            position
+        })
+        .collect()
+}
+
+#[test]
+fn release_index_memory_drops_a_sealed_segments_table_and_it_is_reloaded_when_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), small()).unwrap();
+    let positions = indexed_log(&wal, 7, 5);
+    assert_eq!(wal.active_segment(), SegmentId(2));
+    assert_eq!(wal.index_entries_in_memory(SegmentId(1)), Some(5));
+    assert_eq!(wal.index_entries_in_memory(SegmentId(2)), Some(2));
+
+    assert_eq!(
+        wal.release_index_memory(SegmentId(1)).unwrap(),
+        IndexRelease::Released { entries: 5 }
+    );
+    assert_eq!(wal.index_entries_in_memory(SegmentId(1)), Some(0));
+    assert_eq!(
+        wal.index_entries_in_memory(SegmentId(2)),
+        Some(2),
+        "the active segment's table is not touched"
+    );
+    assert_eq!(
+        wal.release_index_memory(SegmentId(1)).unwrap(),
+        IndexRelease::NotLoaded
+    );
+    // Everything that does not need the table still works without it.
+    assert_eq!(wal.log_index_bounds(), Some((1, 7)));
+    assert_eq!(read_all(&wal).len(), 7);
+    assert_eq!(wal.index_entries_in_memory(SegmentId(1)), Some(0));
+    // A lookup into the segment reads the table back from the index file.
+    assert_eq!(wal.position_for_index(3).unwrap(), positions[2]);
+    assert_eq!(wal.index_entries_in_memory(SegmentId(1)), Some(5));
+    assert!(matches!(
+        wal.release_index_memory(SegmentId(9)),
+        Err(Error::Wal(walfs::core::Error::NoSuchSegment { .. }))
+    ));
+    wal.close().unwrap();
+
+    // At open, sealed segments' tables stay on disk until needed.
+    let wal = Wal::open(dir.path(), small()).unwrap();
+    assert_eq!(wal.index_entries_in_memory(SegmentId(1)), Some(0));
+    assert_eq!(wal.index_entries_in_memory(SegmentId(2)), Some(2));
+    assert_eq!(wal.position_for_index(5).unwrap(), positions[4]);
+    assert_eq!(wal.index_entries_in_memory(SegmentId(1)), Some(5));
+    // A truncation into a released segment loads it first.
+    assert_eq!(
+        wal.release_index_memory(SegmentId(1)).unwrap(),
+        IndexRelease::Released { entries: 5 }
+    );
+    wal.truncate_after(4).unwrap();
+    assert_eq!(wal.active_segment(), SegmentId(1));
+    assert_eq!(wal.log_index_bounds(), Some((1, 4)));
+    assert_eq!(wal.append_indexed(b"five", 5).unwrap(), positions[4]);
+    assert_eq!(wal.position_for_index(5).unwrap(), positions[4]);
+}
+
+#[test]
+fn release_index_memory_on_the_active_segment_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), small()).unwrap();
+    let positions = indexed_log(&wal, 7, 5);
+    let active = wal.active_segment();
+    let segments = wal.segments();
+    let entries = wal.index_entries_in_memory(active);
+    assert_eq!(
+        wal.release_index_memory(active).unwrap(),
+        IndexRelease::Unsealed
+    );
+    assert_eq!(wal.segments(), segments);
+    assert_eq!(wal.index_entries_in_memory(active), entries);
+    assert_eq!(wal.position_for_index(7).unwrap(), positions[6]);
+    assert_eq!(wal.position_for_index(6).unwrap(), positions[5]);
+    let next = wal.append_indexed(b"eight", 8).unwrap();
+    assert_eq!(wal.position_for_index(8).unwrap(), next);
+    assert_eq!(wal.index_entries_in_memory(active), Some(3));
 }

@@ -24,7 +24,7 @@ impl<S: Storage> WalEngine<S> {
     pub fn first_log_index(&self) -> Option<u64> {
         self.segments.values().find_map(|slot| {
             let first = slot.segment.first_log_index();
-            (first != 0 && !slot.records.is_empty()).then_some(first)
+            (first != 0 && slot.segment.record_count() != 0).then_some(first)
         })
     }
 
@@ -36,8 +36,9 @@ impl<S: Storage> WalEngine<S> {
     /// The position of the record with log index `log_index`.
     ///
     /// Errors: [`Error::LogIndexNotYetAvailable`] past the last index (or when none exists),
-    /// [`Error::LogIndexTruncated`] before the first one still present.
-    pub fn position_for_index(&self, log_index: u64) -> Result<Position, S::Error> {
+    /// [`Error::LogIndexTruncated`] before the first one still present. Loads the record table
+    /// of the sealed segment holding it if that is not in memory.
+    pub fn position_for_index(&mut self, log_index: u64) -> Result<Position, S::Error> {
         let Some((first, last)) = self.log_index_bounds() else {
             return Err(Error::LogIndexNotYetAvailable {
                 requested: log_index,
@@ -56,16 +57,18 @@ impl<S: Storage> WalEngine<S> {
                 first,
             });
         }
-        for (&id, slot) in self.segments.iter().rev() {
+        let holder = self.segments.iter().rev().find_map(|(&id, slot)| {
             let segment_first = slot.segment.first_log_index();
-            if segment_first == 0 || segment_first > log_index {
-                continue;
-            }
-            let ordinal = log_index - segment_first;
-            if let Some(&(offset, _)) = usize::try_from(ordinal)
-                .ok()
-                .and_then(|ordinal| slot.records.get(ordinal))
-            {
+            let ordinal = log_index.checked_sub(segment_first)?;
+            (segment_first != 0 && ordinal < slot.segment.record_count()).then_some((id, ordinal))
+        });
+        if let Some((id, ordinal)) = holder {
+            self.load_records(id)?;
+            if let Some(&(offset, _)) = self.segments.get(&id).and_then(|slot| {
+                usize::try_from(ordinal)
+                    .ok()
+                    .and_then(|ordinal| slot.records.get(ordinal))
+            }) {
                 return Ok(Position::new(id, u64::from(offset)));
             }
         }

@@ -81,8 +81,13 @@ impl Default for WalOptions {
 #[derive(Debug)]
 struct Slot<R: crate::region::Region> {
     segment: Segment<R>,
-    /// Offset and payload length of every record, in order (segments are at most 4 GiB).
+    /// Offset and payload length of every record, in order (segments are at most 4 GiB). Empty
+    /// while `loaded` is false.
     records: Vec<(u32, u32)>,
+    /// Whether `records` holds the segment's records. A sealed segment's table is read from its
+    /// index file when first needed (not at open) and can be released again
+    /// ([`WalEngine::release_index_memory`]); an unsealed segment's is always loaded.
+    loaded: bool,
 }
 
 impl<R: crate::region::Region> Slot<R> {
@@ -113,11 +118,12 @@ impl<R: crate::region::Region> Slot<R> {
     /// index is read from the medium: a run that would pass `u64::MAX` ends there.
     fn last_log_index(&self) -> Option<u64> {
         let first = self.segment.first_log_index();
-        let count = self.records.len() as u64;
+        let count = self.segment.record_count();
         (first != 0 && count != 0).then(|| first.saturating_add(count - 1))
     }
 
     fn index_bytes(&self) -> Vec<u8> {
+        debug_assert!(self.loaded);
         let mut bytes = Vec::with_capacity(self.records.len() * 16);
         for &(offset, payload_len) in &self.records {
             let entry = IndexEntry {
@@ -128,6 +134,20 @@ impl<R: crate::region::Region> Slot<R> {
         }
         bytes
     }
+}
+
+/// What [`WalEngine::release_index_memory`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexRelease {
+    /// The sealed segment's record table was dropped; it held this many entries.
+    Released {
+        /// Entries dropped.
+        entries: usize,
+    },
+    /// The sealed segment's record table was not in memory: nothing to drop.
+    NotLoaded,
+    /// The segment is not sealed (the active segment): its table stays, nothing changed.
+    Unsealed,
 }
 
 /// What the engine knows about a segment, for inspection and retention.
@@ -227,16 +247,84 @@ impl<S: Storage> WalEngine<S> {
         })
     }
 
-    /// Offset and payload length of every record of segment `id`.
-    pub fn record_frames(&self, id: SegmentId) -> Option<impl Iterator<Item = RecordFrame> + '_> {
-        self.segments.get(&id).map(|slot| {
+    /// Offset and payload length of every record of segment `id` (`None`: no such segment).
+    /// Loads a sealed segment's record table from its index file if it is not in memory.
+    pub fn record_frames(
+        &mut self,
+        id: SegmentId,
+    ) -> Result<Option<impl Iterator<Item = RecordFrame> + '_>, S::Error> {
+        if self.segments.contains_key(&id) {
+            self.load_records(id)?;
+        }
+        Ok(self.segments.get(&id).map(|slot| {
             slot.records
                 .iter()
                 .map(|&(offset, payload_len)| RecordFrame {
                     offset: u64::from(offset),
                     payload_len,
                 })
-        })
+        }))
+    }
+
+    /// Drops the in-memory record table of sealed segment `id` (the Go original's
+    /// `ClearIndexFromMemory`, SPEC §6). It is read back from the index file when next needed
+    /// (a log index lookup, a truncation into the segment). An unsealed segment's table is
+    /// never dropped: the call changes nothing.
+    pub fn release_index_memory(&mut self, id: SegmentId) -> Result<IndexRelease, S::Error> {
+        let slot = self
+            .segments
+            .get_mut(&id)
+            .ok_or(Error::NoSuchSegment { segment: id })?;
+        if !slot.segment.is_sealed() {
+            return Ok(IndexRelease::Unsealed);
+        }
+        if !slot.loaded {
+            return Ok(IndexRelease::NotLoaded);
+        }
+        let entries = slot.records.len();
+        slot.records = Vec::new();
+        slot.loaded = false;
+        Ok(IndexRelease::Released { entries })
+    }
+
+    /// Number of record-table entries of segment `id` in memory (`None`: no such segment).
+    pub fn index_entries_in_memory(&self, id: SegmentId) -> Option<usize> {
+        self.segments
+            .get(&id)
+            .map(|slot| if slot.loaded { slot.records.len() } else { 0 })
+    }
+
+    /// Reads segment `id`'s record table from its index file if it is not in memory (checked
+    /// against the segment as at open; rebuilt by a scan, and the file rewritten, when it
+    /// disagrees).
+    pub(crate) fn load_records(&mut self, id: SegmentId) -> Result<(), S::Error> {
+        let Some(slot) = self.segments.get_mut(&id) else {
+            return Ok(());
+        };
+        if slot.loaded {
+            return Ok(());
+        }
+        let mut segment_slot = self
+            .segments
+            .remove(&id)
+            .ok_or(Error::NoSuchSegment { segment: id })?;
+        let mut index_buf = Vec::new();
+        let mut report = RecoveryReport::default();
+        let frames = self.sealed_frames(&mut segment_slot.segment, &mut index_buf, &mut report);
+        let frames = match frames {
+            Ok(frames) => frames,
+            Err(error) => {
+                self.segments.insert(id, segment_slot);
+                return Err(error);
+            }
+        };
+        segment_slot.records = Vec::with_capacity(frames.len());
+        for frame in frames {
+            segment_slot.push(frame);
+        }
+        segment_slot.loaded = true;
+        self.segments.insert(id, segment_slot);
+        Ok(())
     }
 
     /// Reads and validates (CRC included) the record at `position`.

@@ -187,12 +187,19 @@ impl<S: Storage> WalEngine<S> {
                 ScanStop::Corruption(damage) => report.repaired.push((id, damage.clone())),
             }
         }
+        let mut loaded = true;
         if segment.is_sealed() && open_report.scan.is_none() {
-            frames = self.sealed_frames(&mut segment, index_buf, report)?;
+            if self.index_fits(&segment)? {
+                // Read when first needed (`load_records`).
+                loaded = false;
+            } else {
+                frames = self.sealed_frames(&mut segment, index_buf, report)?;
+            }
         }
         let mut slot = Slot {
             segment,
             records: Vec::with_capacity(frames.len()),
+            loaded,
         };
         for frame in frames {
             slot.push(frame);
@@ -246,9 +253,33 @@ impl<S: Storage> WalEngine<S> {
         Ok(dirty_end == header_end)
     }
 
+    /// Whether a sealed segment's record table can be left on disk until it is needed: the
+    /// segment is walfs' (its header's record count is the one an index must match) and its
+    /// index file has one entry per record. A missing or wrong-sized index file is rebuilt at
+    /// open; one of the right size whose entries disagree with the segment is rebuilt when the
+    /// table is first loaded.
+    fn index_fits(&mut self, segment: &Segment<S::Region>) -> Result<bool, S::Error> {
+        if !segment.header().flags.has_watermark() {
+            // The Go original can leave a stale record count in a sealed header (§13.16): its
+            // index file gives the count.
+            return Ok(false);
+        }
+        let id = segment.id();
+        let len = self
+            .storage
+            .index_len(id)
+            .map_err(storage_err(StorageOp::ReadIndex, Some(id)))?;
+        Ok(len
+            == Some(
+                segment
+                    .record_count()
+                    .saturating_mul(INDEX_ENTRY_LEN as u64),
+            ))
+    }
+
     /// The frames of a sealed segment: from its index file when the file agrees with the
     /// segment, otherwise from a scan (and the index file is rewritten).
-    fn sealed_frames(
+    pub(super) fn sealed_frames(
         &mut self,
         segment: &mut Segment<S::Region>,
         index_buf: &mut Vec<u8>,
@@ -313,6 +344,7 @@ impl<S: Storage> WalEngine<S> {
         let mut slot = Slot {
             segment,
             records: Vec::new(),
+            loaded: true,
         };
         slot.reserve_for_appends();
         self.segments.insert(id, slot);

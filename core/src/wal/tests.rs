@@ -145,7 +145,7 @@ fn indexes_start_in_a_new_segment_after_records_without_one() {
     let position = engine.append(b"first indexed", 5).unwrap();
     assert_eq!(position.segment, SegmentId(2));
     assert_eq!(engine.position_for_index(5).unwrap(), position);
-    let (engine, _) = open(engine.into_storage(), 4096);
+    let (mut engine, _) = open(engine.into_storage(), 4096);
     assert_eq!(engine.position_for_index(5).unwrap(), position);
 }
 
@@ -186,7 +186,7 @@ fn log_index_is_rebuilt_identically_after_reopen() {
         .map(|i| engine.append(&payload(i, 50), i).unwrap())
         .collect();
     engine.sync().unwrap();
-    let (engine, _) = open(engine.into_storage(), 300);
+    let (mut engine, _) = open(engine.into_storage(), 300);
     for (i, position) in positions.iter().enumerate() {
         assert_eq!(engine.position_for_index(i as u64 + 1).unwrap(), *position);
     }
@@ -639,4 +639,45 @@ fn scan_stops_are_reported_per_segment() {
     assert_eq!(report.torn_tails[0].0, SegmentId(2));
     assert_eq!(report.torn_tails[0].1.offset, torn.offset);
     assert!(report.repaired.is_empty());
+}
+
+#[test]
+fn a_sealed_segments_table_is_read_when_first_needed_and_a_wrong_one_rebuilt_then() {
+    let (mut engine, _) = open(MemStorage::new(), 256);
+    for i in 1..=12 {
+        engine.append(&payload(i, 40), i).unwrap();
+    }
+    let expected: Vec<Position> = (1..=12)
+        .map(|i| engine.position_for_index(i).unwrap())
+        .collect();
+    let good = engine.storage().index(SegmentId(1)).unwrap().to_vec();
+    let mut storage = engine.into_storage();
+    // The right size, wrong entries: open cannot tell without reading it, so it is left on disk
+    // and rebuilt by a scan when first loaded.
+    let mut wrong = good.clone();
+    wrong[0] ^= 0x40;
+    storage.put_index(SegmentId(1), Some(wrong));
+    let (mut engine, report) = open(storage, 256);
+    assert!(report.rebuilt_indexes.is_empty(), "{report:?}");
+    assert_eq!(engine.index_entries_in_memory(SegmentId(1)), Some(0));
+    for (i, position) in (1..=12).zip(&expected) {
+        assert_eq!(engine.position_for_index(i).unwrap(), *position);
+    }
+    assert_eq!(
+        engine.storage().index(SegmentId(1)).unwrap(),
+        good.as_slice()
+    );
+    assert_eq!(
+        engine.release_index_memory(SegmentId(1)).unwrap(),
+        IndexRelease::Released {
+            entries: good.len() / 16
+        }
+    );
+    let frames: Vec<RecordFrame> = engine
+        .record_frames(SegmentId(1))
+        .unwrap()
+        .unwrap()
+        .collect();
+    assert_eq!(frames.len(), good.len() / 16);
+    assert_eq!(frames[0].offset, expected[0].offset);
 }

@@ -117,6 +117,9 @@ impl<S: Storage> WalEngine<S> {
     /// file is first replaced by an empty one (which agrees with no segment holding records),
     /// durably, before the header is unsealed.
     fn cut_target(&mut self, target: SegmentId, keep: u64) -> Result<(), S::Error> {
+        // The target becomes the active segment, whose record table must be in memory; it is
+        // read from the index file before that file is emptied below.
+        self.load_records(target)?;
         let now = self.now();
         let sealed = self
             .segments
