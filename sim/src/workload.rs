@@ -236,6 +236,9 @@ struct Run {
     seed: u64,
     config: Config,
     rng: SplitMix64,
+    /// Decides when a read drops a sealed segment's record table. A stream of its own, so the
+    /// main stream (and every seed's path recorded before) is unchanged.
+    release_rng: SplitMix64,
     storage: SimStorage,
     engine: Option<SimEngine>,
     model: ModelState,
@@ -265,6 +268,7 @@ impl Run {
             seed,
             config,
             rng,
+            release_rng: SplitMix64::new(seed ^ 0x7E1E_A5E0_1D0C_0FFE),
             storage,
             engine: None,
             model: ModelState::default(),
@@ -563,6 +567,16 @@ impl Run {
                     rec.log_index, rec.pos
                 ));
             }
+        }
+        // Now and then drop the record table of the record's segment, so the next lookup or
+        // truncation there reads it back from the index file on the (simulated) disk.
+        if self.release_rng.chance(250) {
+            let segment = rec.pos.segment;
+            let released = self
+                .engine()
+                .release_index_memory(segment)
+                .map_err(|e| format!("release_index_memory({segment:?}): {e}"))?;
+            self.note(format!("release_index_memory({segment:?}) -> {released:?}"));
         }
         Ok(())
     }
