@@ -563,6 +563,9 @@ fn indexed_log(wal: &Wal, count: u64, per_segment: u64) -> Vec<Position> {
         .collect()
 }
 
+/// SPEC §14 [`TestClearIndexFromMemory_ManualClearOnlySealedNotActive`]: releasing empties a
+/// sealed segment's entries and leaves the active segment's; ours reads them back from the index
+/// file when a lookup, a reopen or a truncation needs them.
 #[test]
 fn release_index_memory_drops_a_sealed_segments_table_and_it_is_reloaded_when_needed() {
     let dir = tempfile::tempdir().unwrap();
@@ -617,6 +620,8 @@ fn release_index_memory_drops_a_sealed_segments_table_and_it_is_reloaded_when_ne
     assert_eq!(wal.position_for_index(5).unwrap(), positions[4]);
 }
 
+/// SPEC §14 [`TestClearIndexFromMemory_ActiveSegmentCannotBeCleared`]: releasing the active
+/// segment's entries changes nothing.
 #[test]
 fn release_index_memory_on_the_active_segment_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
