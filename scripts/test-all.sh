@@ -22,6 +22,9 @@ if grep -rn "std::sync::" std-backend/src --include=*.rs | grep -v "^std-backend
   exit 1
 fi
 
+step "SPEC §14: every Go test of the checklist has a test naming it"
+scripts/spec14-coverage.sh
+
 step "clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
