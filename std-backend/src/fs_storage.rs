@@ -313,6 +313,44 @@ mod tests {
     }
 
     #[test]
+    fn a_leaders_flush_ahead_spares_the_engine_its_flush_and_a_failed_one_fails_every_barrier() {
+        use walfs_core::region::Region;
+        use walfs_core::{Segment, SegmentInit};
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
+        let region = storage.create_segment(SegmentId(1), 64 * 1024).unwrap();
+        let shared = std::sync::Arc::clone(region.shared());
+        let init = SegmentInit {
+            created_at: 1,
+            marker: 0,
+            first_log_index: 0,
+        };
+        let mut segment = Segment::create(region, SegmentId(1), init).unwrap();
+        let before = segment.region().flushes();
+        segment.append(b"hello", 0).unwrap();
+        shared.flush_ahead();
+        segment.sync(2).unwrap();
+        assert_eq!(
+            segment.region().flushes(),
+            before,
+            "the flush ahead covered the append: the engine's barrier had nothing left"
+        );
+        segment.append(b"world", 0).unwrap();
+        shared.fail_flushes_for_test();
+        shared.flush_ahead();
+        assert!(
+            segment.sync(3).is_err(),
+            "a failed flush is never forgotten"
+        );
+        assert!(
+            segment.append(b"more", 0).is_err(),
+            "the segment is poisoned"
+        );
+        assert!(segment.region_mut().sync().is_err());
+    }
+
+    #[test]
     fn only_canonical_names_are_segments() {
         assert_eq!(
             parse_segment_file_name("000000001.wal", ".wal"),

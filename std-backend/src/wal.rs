@@ -369,6 +369,14 @@ impl Wal {
             }
             state.leader = true;
             drop(state);
+            // The device flush, without the writer's lock: appenders go on meanwhile, and the
+            // engine's barrier below has only what they appended left to flush (see
+            // `MmapRegion`'s "Flushes"). Durability still rests on that barrier alone.
+            if let Some((_, active)) = self.shared.id_range()
+                && let Some(map) = self.shared.map(active)
+            {
+                map.flush_ahead();
+            }
             let (upto, result) = {
                 let mut writer = lock(&self.shared.writer);
                 let upto = self.shared.appended();
