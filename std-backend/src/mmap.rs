@@ -260,7 +260,7 @@ impl SharedMap {
 /// point (truncation) is still a complete flush before the next write.
 ///
 /// "Written since the last successful flush" counts a sync leader's flush too
-/// ([`SharedMap::flush_ahead`], run before the leader takes the writer's lock): the engine's
+/// (`SharedMap::flush_ahead`, run before the leader takes the writer's lock): the engine's
 /// barrier that follows under the lock then flushes only if something was appended meanwhile.
 /// A failed flush of either kind makes every later barrier of the segment fail.
 #[derive(Debug)]
@@ -287,7 +287,7 @@ impl MmapRegion {
     }
 
     /// One `fdatasync` if anything was written since the last successful flush (this one's or
-    /// a sync leader's [`SharedMap::flush_ahead`]); an error once any flush of the file failed.
+    /// a sync leader's `SharedMap::flush_ahead`); an error once any flush of the file failed.
     fn flush(&mut self, what: &'static str) -> Result<(), FsError> {
         let flushed = self
             .shared
