@@ -3,6 +3,7 @@
 //! `tests/`; this library holds what they share.
 
 pub mod payload;
+pub mod relisted;
 
 /// The README's code examples, compiled and run as doctests.
 #[cfg(doctest)]

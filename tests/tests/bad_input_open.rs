@@ -45,9 +45,10 @@ use proptest::sample::Index;
 use walfs_core::crc::crc32c;
 use walfs_core::format::HEADER_LEN;
 use walfs_core::storage::Storage;
-use walfs_core::testing::{MemError, MemRegion, MemStorage};
+use walfs_core::testing::MemStorage;
 use walfs_core::wal::{WalCursor, WalEngine, WalOptions, WalStep};
 use walfs_core::{Position, RepairPolicy, SegmentId};
+use walfs_tests::relisted::RelistedStorage;
 
 /// The largest single allocation a case may make while the engine runs. The inputs are a few
 /// KiB; anything near this size was sized by a field read from the input.
@@ -491,20 +492,10 @@ fn index_bytes(source: &IndexSource, original: Option<&[u8]>) -> Option<Vec<u8>>
     }
 }
 
-/// A `MemStorage` that lists its segments out of order or twice, as a buggy backend might.
-#[derive(Debug)]
-struct Misbehaving {
-    inner: MemStorage,
-    listing: Listing,
-}
-
-impl Storage for Misbehaving {
-    type Error = MemError;
-    type Region = MemRegion;
-
-    fn list_segments(&mut self) -> Result<Vec<SegmentId>, MemError> {
-        let mut ids = self.inner.list_segments()?;
-        match self.listing {
+impl Listing {
+    /// What a backend with this bug does to a correct listing.
+    fn apply(self, mut ids: Vec<SegmentId>) -> Vec<SegmentId> {
+        match self {
             Listing::Sorted => {}
             Listing::Duplicate(at) => {
                 if !ids.is_empty() {
@@ -514,29 +505,11 @@ impl Storage for Misbehaving {
             }
             Listing::Reversed => ids.reverse(),
         }
-        Ok(ids)
-    }
-    fn create_segment(&mut self, id: SegmentId, capacity: u64) -> Result<MemRegion, MemError> {
-        self.inner.create_segment(id, capacity)
-    }
-    fn open_segment(&mut self, id: SegmentId) -> Result<MemRegion, MemError> {
-        self.inner.open_segment(id)
-    }
-    fn remove_segment(&mut self, id: SegmentId) -> Result<(), MemError> {
-        self.inner.remove_segment(id)
-    }
-    fn read_index(&mut self, id: SegmentId, out: &mut Vec<u8>) -> Result<bool, MemError> {
-        self.inner.read_index(id, out)
-    }
-    fn write_index(&mut self, id: SegmentId, bytes: &[u8]) -> Result<(), MemError> {
-        self.inner.write_index(id, bytes)
-    }
-    fn sync_dir(&mut self) -> Result<(), MemError> {
-        self.inner.sync_dir()
+        ids
     }
 }
 
-fn build(directory: &Directory) -> Misbehaving {
+fn build(directory: &Directory) -> RelistedStorage {
     let images = write_images(&directory.written);
     let mut storage = MemStorage::new();
     for (id, source, index) in &directory.segments {
@@ -547,16 +520,14 @@ fn build(directory: &Directory) -> Misbehaving {
             index_bytes(index, original_index.as_deref()),
         );
     }
-    Misbehaving {
-        inner: storage,
-        listing: directory.listing,
-    }
+    let listing = directory.listing;
+    RelistedStorage::new(storage, move |ids| listing.apply(ids))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Checks.
 
-type Engine = WalEngine<Misbehaving>;
+type Engine = WalEngine<RelistedStorage>;
 
 /// Every record a cursor yields, walking the whole log; after an error in a segment the walk
 /// goes on in the next one.
@@ -731,10 +702,7 @@ fn check_open_log(engine: &mut Engine, directory: &Directory, step_limit: usize)
 
 /// An engine over an empty storage, to move the real one out of a `&mut`.
 fn placeholder() -> Engine {
-    let storage = Misbehaving {
-        inner: MemStorage::new(),
-        listing: Listing::Sorted,
-    };
+    let storage = RelistedStorage::new(MemStorage::new(), |ids| ids);
     WalEngine::open(storage, options(256, RepairPolicy::Refuse, false))
         .expect("open an empty log")
         .0

@@ -14,9 +14,10 @@
 use walfs_core::crc::crc32c;
 use walfs_core::error::Error;
 use walfs_core::storage::Storage;
-use walfs_core::testing::{MemError, MemRegion, MemStorage};
+use walfs_core::testing::MemStorage;
 use walfs_core::wal::{WalEngine, WalOptions};
 use walfs_core::{Position, SegmentId};
+use walfs_tests::relisted::RelistedStorage;
 
 fn options() -> WalOptions {
     WalOptions {
@@ -81,39 +82,6 @@ fn a_header_first_log_index_near_u64_max_opens_without_overflow() {
     ));
 }
 
-/// A `MemStorage` whose listing is out of order or names a segment twice.
-struct BadListing {
-    inner: MemStorage,
-    listing: fn(Vec<SegmentId>) -> Vec<SegmentId>,
-}
-
-impl Storage for BadListing {
-    type Error = MemError;
-    type Region = MemRegion;
-
-    fn list_segments(&mut self) -> Result<Vec<SegmentId>, MemError> {
-        Ok((self.listing)(self.inner.list_segments()?))
-    }
-    fn create_segment(&mut self, id: SegmentId, capacity: u64) -> Result<MemRegion, MemError> {
-        self.inner.create_segment(id, capacity)
-    }
-    fn open_segment(&mut self, id: SegmentId) -> Result<MemRegion, MemError> {
-        self.inner.open_segment(id)
-    }
-    fn remove_segment(&mut self, id: SegmentId) -> Result<(), MemError> {
-        self.inner.remove_segment(id)
-    }
-    fn read_index(&mut self, id: SegmentId, out: &mut Vec<u8>) -> Result<bool, MemError> {
-        self.inner.read_index(id, out)
-    }
-    fn write_index(&mut self, id: SegmentId, bytes: &[u8]) -> Result<(), MemError> {
-        self.inner.write_index(id, bytes)
-    }
-    fn sync_dir(&mut self) -> Result<(), MemError> {
-        self.inner.sync_dir()
-    }
-}
-
 /// Three segments (two sealed, the last active), one record each.
 fn three_segments() -> (MemStorage, Vec<Position>) {
     let (mut engine, _) = WalEngine::open(MemStorage::new(), options()).unwrap();
@@ -132,7 +100,7 @@ fn three_segments() -> (MemStorage, Vec<Position>) {
 /// the log goes on (an append survives a reopen with a correct listing).
 fn open_through(listing: fn(Vec<SegmentId>) -> Vec<SegmentId>) {
     let (inner, positions) = three_segments();
-    let storage = BadListing { inner, listing };
+    let storage = RelistedStorage::new(inner, listing);
     let (mut engine, report) = WalEngine::open(storage, options()).unwrap();
     assert!(report.removed_leftovers.is_empty(), "{report:?}");
     for (i, &position) in positions.iter().enumerate() {
