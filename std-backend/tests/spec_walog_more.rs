@@ -1611,21 +1611,18 @@ fn a_write_refused_by_a_full_segment_succeeds_on_a_new_segment_with_the_next_id(
 /// The fixtures of the Go original.
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/go-walfs");
 
-const CASES: [&str; 13] = [
-    "01-single-active",
-    "02-rotated-mixed",
-    "03-batch-logindex",
-    "04-custom-marker",
-    "05-torn-tail",
-    "06-bad-crc-active",
-    "07-garbage-tail",
-    "08-sealed-missing-index",
-    "09-bad-crc-sealed",
-    "10-bad-header-crc",
-    "11-all-sealed",
-    "12-stale-active-header",
-    "13-unsealed-earlier-segment",
-];
+/// The fixture cases, by folder name (`tests/tests/go_fixtures.rs` checks that all 13 are there).
+fn fixture_cases() -> Vec<String> {
+    let mut cases: Vec<String> = std::fs::read_dir(FIXTURES)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.path().join("manifest.json").is_file())
+        .map(|entry| entry.file_name().into_string().unwrap())
+        .collect();
+    cases.sort();
+    assert_eq!(cases.len(), 13, "{cases:?}");
+    cases
+}
 
 /// A copy of the `wal/` directory of a fixture case, writable.
 fn copy_fixture(case: &str) -> tempfile::TempDir {
@@ -1900,7 +1897,8 @@ fn every_go_fixture_reads_back_with_the_manifest_bytes_positions_and_log_indexes
         0x7329_3223_5060_2724,
         "README example"
     );
-    for case in CASES {
+    for case in fixture_cases() {
+        let case = case.as_str();
         let manifest = manifest(case);
         let dir = copy_fixture(case);
         let segment_size = manifest.get("segment_size").u64();
