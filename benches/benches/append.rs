@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use walfs::{Options, Wal};
 use walfs_benches::{
-    KEEP_TWO, KIB, SEGMENT_SIZE, SegmentAppender, WRITE_SIZES, bench_dir, payload,
+    KEEP_TWO, KIB, SEGMENT_SIZE, SegmentAppender, WRITE_SIZES, bench_dir, payload, timed_appends,
 };
 
 fn write_nosync(c: &mut Criterion) {
@@ -77,15 +77,7 @@ fn write_across_rotation(c: &mut Criterion) {
     let mut group = c.benchmark_group("append/write_across_rotation");
     group.throughput(Throughput::Bytes(KIB as u64));
     group.bench_function(BenchmarkId::from_parameter(KIB), |b| {
-        b.iter_custom(|iters| {
-            // Untimed: remove the segments the last call filled.
-            wal.apply_retention(&KEEP_TWO, |_| true).expect("retention");
-            let start = Instant::now();
-            for _ in 0..iters {
-                black_box(wal.append(black_box(&record)).expect("append"));
-            }
-            start.elapsed()
-        });
+        b.iter_custom(|iters| timed_appends(&wal, &record, iters));
     });
     group.finish();
 }

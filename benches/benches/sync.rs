@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use walfs::{Options, SyncPolicy, Wal};
-use walfs_benches::{KEEP_TWO, KIB, SEGMENT_SIZE, SYNC_SIZES, bench_dir, payload};
+use walfs_benches::{KEEP_TWO, KIB, SEGMENT_SIZE, SYNC_SIZES, bench_dir, payload, timed_appends};
 
 fn write_sync(c: &mut Criterion) {
     walfs_benches::settle_disk();
@@ -24,14 +24,7 @@ fn write_sync(c: &mut Criterion) {
         let record = payload(size);
         group.throughput(Throughput::Bytes(size as u64));
         group.bench_function(BenchmarkId::from_parameter(size), |b| {
-            b.iter_custom(|iters| {
-                wal.apply_retention(&KEEP_TWO, |_| true).expect("retention");
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(wal.append(black_box(&record)).expect("append"));
-                }
-                start.elapsed()
-            });
+            b.iter_custom(|iters| timed_appends(&wal, &record, iters));
         });
     }
     group.finish();

@@ -63,6 +63,20 @@ pub const KEEP_TWO: RetentionPolicy = RetentionPolicy {
     min_segments: 2,
 };
 
+/// Times `iters` appends of `record` to `wal` (with whatever sync policy it has); first, untimed,
+/// removes the segments that earlier calls filled.
+///
+/// # Panics
+/// If an append or the retention fails.
+pub fn timed_appends(wal: &Wal, record: &[u8], iters: u64) -> Duration {
+    wal.apply_retention(&KEEP_TWO, |_| true).expect("retention");
+    let start = Instant::now();
+    for _ in 0..iters {
+        black_box(wal.append(black_box(record)).expect("append"));
+    }
+    start.elapsed()
+}
+
 /// A WAL whose appends are timed inside one segment: rotation (which seals, and so syncs, the
 /// segment) and removal of old segments happen between timed chunks, so a no-sync write bench
 /// measures the append path alone. `write_across_rotation` measures the rest.
