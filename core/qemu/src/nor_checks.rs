@@ -16,31 +16,7 @@ use walfs_core::{
 /// A failed check: `file:line: what`.
 pub type Failure = &'static str;
 
-/// Fails the check with the location and `$what` unless `$cond` holds.
-macro_rules! ensure {
-    ($cond:expr, $what:literal) => {
-        if !$cond {
-            return Err(concat!(file!(), ":", line!(), ": ", $what));
-        }
-    };
-}
-
-/// Fails the check with the location and `$what`.
-macro_rules! fail {
-    ($what:literal) => {
-        return Err(concat!(file!(), ":", line!(), ": ", $what))
-    };
-}
-
-/// Unwraps a result, failing the check with the location and `$what` on `Err`.
-macro_rules! ok {
-    ($result:expr, $what:literal) => {
-        match $result {
-            Ok(value) => value,
-            Err(_) => return Err(concat!(file!(), ":", line!(), ": ", $what)),
-        }
-    };
-}
+include!("check_macros.rs");
 
 /// A named check.
 pub type Check = (&'static str, fn() -> Result<(), Failure>);
