@@ -978,17 +978,22 @@ fn trailer_constant_is_what_frames_carry() {
     assert_eq!(&bytes[64 + 8 + 3..64 + 16 + 3], &TRAILER);
 }
 
-#[test]
-fn file_cut_below_its_watermark_is_corruption_at_the_cut_and_repairable() {
-    let mut bytes = [0u8; 1024];
-    let mut segment = create(&mut bytes);
+/// Six records, synced twice so the header's watermark covers them all; their offsets.
+fn six_records_under_the_watermark(bytes: &mut [u8]) -> [u64; 6] {
+    let mut segment = create(bytes);
     let mut offsets = [0u64; 6];
     for (i, offset) in offsets.iter_mut().enumerate() {
         *offset = segment.append(&payload(i), 0).unwrap();
     }
     segment.sync(T).unwrap();
     segment.sync(T).unwrap();
-    drop(segment);
+    offsets
+}
+
+#[test]
+fn file_cut_below_its_watermark_is_corruption_at_the_cut_and_repairable() {
+    let mut bytes = [0u8; 1024];
+    let offsets = six_records_under_the_watermark(&mut bytes);
     // The file now ends inside the fourth record: the watermark lies beyond its end.
     let cut = usize::try_from(offsets[3]).unwrap() + 20;
     let short = &mut bytes[..cut];
@@ -1011,14 +1016,7 @@ fn file_cut_below_its_watermark_is_corruption_at_the_cut_and_repairable() {
 #[test]
 fn file_cut_exactly_at_a_record_boundary_below_its_watermark_is_not_a_clean_end() {
     let mut bytes = [0u8; 1024];
-    let mut segment = create(&mut bytes);
-    let mut offsets = [0u64; 6];
-    for (i, offset) in offsets.iter_mut().enumerate() {
-        *offset = segment.append(&payload(i), 0).unwrap();
-    }
-    segment.sync(T).unwrap();
-    segment.sync(T).unwrap();
-    drop(segment);
+    let offsets = six_records_under_the_watermark(&mut bytes);
     let short = &mut bytes[..usize::try_from(offsets[4]).unwrap()];
     assert!(matches!(
         Segment::open(RamRegion::new(short), ID, OpenOptions::default()),
