@@ -6,8 +6,8 @@
 //! repaired per the policy). Then the directory-level rules:
 //!
 //! - **A last segment that was never written** (its header is erased or damaged and every byte
-//!   after the header is erased, or the file is too short to hold a record) is the trace of a crash while it was being created: it is
-//!   removed and the open goes on without it (§13.18). A damaged header with data after it is
+//!   after the header is erased, or the file is too short to hold a record) is the trace of a
+//!   crash while it was being created: it is removed and the open goes on without it (§13.18). A damaged header with data after it is
 //!   corruption and fails the open.
 //! - **An unsealed walfs segment before the last one** can only be the target of an interrupted
 //!   truncation (walfs seals a segment durably before it creates the next): the segments after it
