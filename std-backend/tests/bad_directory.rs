@@ -22,21 +22,15 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
-use walfs::{Error, Options, Position, SegmentId, Wal};
+use walfs::{Error, Options, SegmentId, Wal};
+
+mod common;
+use common::read_all;
 
 const SEGMENT_SIZE: u64 = 4096;
 
 fn options() -> Options {
     Options::new().segment_size(SEGMENT_SIZE)
-}
-
-fn read_all(wal: &Wal) -> Vec<(Position, Vec<u8>)> {
-    let mut reader = wal.reader();
-    let mut out = Vec::new();
-    while let Some(record) = reader.next().unwrap() {
-        out.push((record.position(), record.payload().to_vec()));
-    }
-    out
 }
 
 /// The bytes of a valid, unsealed segment holding records `b"r0"`, `b"r1"`, `b"r2"`.

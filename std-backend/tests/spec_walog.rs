@@ -21,6 +21,9 @@ use walfs::{
     SyncPolicy, Wal,
 };
 
+mod common;
+use common::read_all;
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
@@ -36,15 +39,6 @@ fn payload(i: u64, len: usize) -> Vec<u8> {
     (0..len as u64)
         .map(|j| u8::try_from((i * 31 + j) % 251).unwrap())
         .collect()
-}
-
-fn read_all(wal: &Wal) -> Vec<(Position, Vec<u8>)> {
-    let mut reader = wal.reader();
-    let mut out = Vec::new();
-    while let Some(record) = reader.next().unwrap() {
-        out.push((record.position(), record.payload().to_vec()));
-    }
-    out
 }
 
 fn read_vec(wal: &Wal, position: Position) -> Vec<u8> {

@@ -13,21 +13,15 @@ use walfs::{
     Wal,
 };
 
+mod common;
+use common::read_all;
+
 fn small() -> Options {
     Options::new().segment_size(4096)
 }
 
 fn payload(i: u64, len: usize) -> Vec<u8> {
     (0..len).map(|j| (i as usize * 31 + j) as u8).collect()
-}
-
-fn read_all(wal: &Wal) -> Vec<(Position, Vec<u8>)> {
-    let mut reader = wal.reader();
-    let mut out = Vec::new();
-    while let Some(record) = reader.next().unwrap() {
-        out.push((record.position(), record.payload().to_vec()));
-    }
-    out
 }
 
 #[test]
