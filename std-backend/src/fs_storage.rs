@@ -261,23 +261,28 @@ impl Storage for FsStorage {
 mod tests {
     use super::*;
 
+    /// Segment 1 (64 KiB) created in a fresh storage at `dir`.
+    #[cfg(not(loom))]
+    fn new_segment(dir: &Path) -> walfs_core::Segment<MmapRegion> {
+        let mut storage = FsStorage::open(dir, ".wal", false).unwrap();
+        let region = storage.create_segment(SegmentId(1), 64 * 1024).unwrap();
+        let init = walfs_core::SegmentInit {
+            created_at: 1,
+            marker: 0,
+            first_log_index: 0,
+        };
+        walfs_core::Segment::create(region, SegmentId(1), init).unwrap()
+    }
+
     /// The barriers of a segment cost one `fdatasync` each time something was written since the
     /// last one, and nothing otherwise (see `MmapRegion`'s "Flushes").
     #[test]
     #[cfg(not(loom))]
     fn a_segment_sync_is_one_flush_and_a_barrier_with_nothing_written_is_none() {
         use walfs_core::region::{Region, RegionRead};
-        use walfs_core::{Segment, SegmentInit};
 
         let dir = tempfile::tempdir().unwrap();
-        let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
-        let region = storage.create_segment(SegmentId(1), 64 * 1024).unwrap();
-        let init = SegmentInit {
-            created_at: 1,
-            marker: 0,
-            first_log_index: 0,
-        };
-        let mut segment = Segment::create(region, SegmentId(1), init).unwrap();
+        let mut segment = new_segment(dir.path());
         assert_eq!(
             segment.region().flushes(),
             1,
@@ -316,18 +321,10 @@ mod tests {
     #[cfg(not(loom))]
     fn a_leaders_flush_ahead_spares_the_engine_its_flush_and_a_failed_one_fails_every_barrier() {
         use walfs_core::region::Region;
-        use walfs_core::{Segment, SegmentInit};
 
         let dir = tempfile::tempdir().unwrap();
-        let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
-        let region = storage.create_segment(SegmentId(1), 64 * 1024).unwrap();
-        let shared = crate::sync::Arc::clone(region.shared());
-        let init = SegmentInit {
-            created_at: 1,
-            marker: 0,
-            first_log_index: 0,
-        };
-        let mut segment = Segment::create(region, SegmentId(1), init).unwrap();
+        let mut segment = new_segment(dir.path());
+        let shared = crate::sync::Arc::clone(segment.region().shared());
         let before = segment.region().flushes();
         segment.append(b"hello", 0).unwrap();
         shared.flush_ahead();
