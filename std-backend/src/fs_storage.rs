@@ -13,7 +13,11 @@
 //!   the directory is opened.
 //! - The directory is locked with `flock(2)` (`LOCK_EX | LOCK_NB`) on the directory itself: a
 //!   second writer fails at once with [`Error::Locked`](crate::Error::Locked) (§13.5). A
-//!   read-only storage takes no lock and changes nothing.
+//!   read-only storage takes no lock and changes nothing. Dropping the storage unlocks
+//!   explicitly (`LOCK_UN`) before closing: a `flock` lock belongs to the open file
+//!   description, and a child process forked by another thread holds a copy of the descriptor
+//!   until it calls `exec`; closing alone would leave the directory locked for that window, and
+//!   a reopen in this process would fail with `Locked`.
 //! - `sync_dir` is `fsync(2)` of the directory: the engine calls it after every create, rename
 //!   and remove that must be durable.
 
@@ -257,9 +261,37 @@ impl Storage for FsStorage {
     }
 }
 
+impl Drop for FsStorage {
+    fn drop(&mut self) {
+        if !self.read_only {
+            // Unlocking can only fail for a bad descriptor, which `dir_file` is not; the close
+            // that follows releases the lock in any case once no copy of the descriptor is left.
+            let _ = rustix::fs::flock(&self.dir_file, rustix::fs::FlockOperation::Unlock);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A copy of the directory's descriptor that outlives the storage (what a child process
+    /// forked by another thread holds until its `exec`) does not keep the directory locked.
+    #[test]
+    #[cfg(not(loom))]
+    fn a_dropped_storage_unlocks_even_while_a_copy_of_its_descriptor_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
+        let inherited_copy = storage.dir_file.try_clone().unwrap();
+        assert!(matches!(
+            FsStorage::open(dir.path(), ".wal", false),
+            Err(Error::Locked { .. })
+        ));
+        drop(storage);
+        let reopened = FsStorage::open(dir.path(), ".wal", false);
+        assert!(reopened.is_ok(), "{reopened:?}");
+        drop(inherited_copy);
+    }
 
     /// Segment 1 (64 KiB) created in a fresh storage at `dir`.
     #[cfg(not(loom))]
