@@ -5,15 +5,17 @@
 //!   SPEC §13.27). Every entry that is not a directory counts, symlinks included (§1.1). The
 //!   extension is used literally.
 //! - A new segment's space is reserved with `fallocate(2)` so a full disk fails the rotation,
-//!   never a store into the mapping (SIGBUS, §13.3), then its pages are read into the page
-//!   cache (`MADV_POPULATE_READ`).
+//!   never a store into the mapping (SIGBUS, §13.3). Its pages are then prepared ahead of the
+//!   writer by a background thread (`crate::prepare`), the first chunk at once, so the page
+//!   faults of the first store to each page are not paid on the append path.
 //! - Existing segments are mapped with the size they have: never resized (§13.14).
 //! - Index files are replaced atomically: written to a temporary file, `fsync`ed, renamed over
 //!   the old one; errors are returned (§13.8). Temporary files left by a crash are removed when
 //!   the directory is opened.
 //! - The directory is locked with `flock(2)` (`LOCK_EX | LOCK_NB`) on the directory itself: a
 //!   second writer fails at once with [`Error::Locked`](crate::Error::Locked) (§13.5). A
-//!   read-only storage takes no lock and changes nothing. Dropping the storage unlocks
+//!   read-only storage takes no lock and changes nothing. Dropping the storage stops the
+//!   preparer thread first (no byte of a segment file is written after that), then unlocks
 //!   explicitly (`LOCK_UN`) before closing: a `flock` lock belongs to the open file
 //!   description, and a child process forked by another thread holds a copy of the descriptor
 //!   until it calls `exec`; closing alone would leave the directory locked for that window, and
@@ -31,6 +33,7 @@ use walfs_core::storage::Storage;
 
 use crate::error::{Error, FsError};
 use crate::mmap::{MmapRegion, SharedMap};
+use crate::prepare::Preparer;
 
 /// A WAL directory.
 #[derive(Debug)]
@@ -41,6 +44,8 @@ pub struct FsStorage {
     ext: String,
     read_only: bool,
     temp_counter: u64,
+    /// Prepares the newest created segment; started with the first one.
+    preparer: Option<Preparer>,
 }
 
 impl FsStorage {
@@ -75,6 +80,7 @@ impl FsStorage {
             ext: ext.to_owned(),
             read_only,
             temp_counter: 0,
+            preparer: None,
         };
         if !read_only {
             storage.remove_stale_temp_files()?;
@@ -177,9 +183,18 @@ impl Storage for FsStorage {
                 return Err(FsError::io("reserve segment space", e.into()).at(&path));
             }
         }
-        let shared = SharedMap::map(file, true).map_err(|e| e.at(&path))?;
-        shared.populate();
-        Ok(MmapRegion::new(shared))
+        if self.preparer.is_none() {
+            self.preparer = Preparer::start();
+        }
+        let thread = self.preparer.as_ref().and_then(Preparer::thread).cloned();
+        let shared = SharedMap::map_new_segment(file, thread).map_err(|e| e.at(&path))?;
+        let region = MmapRegion::new(shared);
+        // The first chunk at once: the engine writes the header and the first records next.
+        region.shared().prepare_next();
+        if let Some(preparer) = &self.preparer {
+            preparer.prepare(crate::sync::Arc::clone(region.shared()));
+        }
+        Ok(region)
     }
 
     fn open_segment(&mut self, id: SegmentId) -> Result<MmapRegion, FsError> {
@@ -263,6 +278,8 @@ impl Storage for FsStorage {
 
 impl Drop for FsStorage {
     fn drop(&mut self) {
+        // Joins the thread: once the directory is unlocked another process may write the files.
+        drop(self.preparer.take());
         if !self.read_only {
             // Unlocking can only fail for a bad descriptor, which `dir_file` is not; the close
             // that follows releases the lock in any case once no copy of the descriptor is left.
@@ -306,7 +323,7 @@ mod tests {
         walfs_core::Segment::create(region, SegmentId(1), init).unwrap()
     }
 
-    /// The barriers of a segment cost one `fdatasync` each time something was written since the
+    /// The barriers of a segment cost one flush each time something was written since the
     /// last one, and nothing otherwise (see `MmapRegion`'s "Flushes").
     #[test]
     #[cfg(not(loom))]
@@ -341,7 +358,7 @@ mod tests {
         assert_eq!(region.flushes(), 3, "nothing written since the last flush");
         region.write_at(1024, b"x").unwrap();
         region.persist(0..64).unwrap();
-        assert_eq!(region.flushes(), 4, "a persist flushes the whole file");
+        assert_eq!(region.flushes(), 4, "a persist flushes everything written, its range and more");
         region.sync().unwrap();
         assert_eq!(region.flushes(), 4);
         let mut byte = [0u8; 1];
@@ -378,6 +395,91 @@ mod tests {
             "the segment is poisoned"
         );
         assert!(segment.region_mut().sync().is_err());
+    }
+
+    /// A created segment is zeroed ahead of its writer in the background (`crate::prepare`): the
+    /// preparer keeps a window ahead, every record written meanwhile reads back intact, a sync
+    /// flushes only what was written (not the prepared zeros), and the bytes after the last
+    /// record are still zero.
+    #[test]
+    #[cfg(not(loom))]
+    fn a_new_segment_is_prepared_ahead_of_its_writer_and_flushed_only_where_written() {
+        use crate::prepare::{CHUNK, WINDOW};
+        use std::time::{Duration, Instant};
+        use walfs_core::region::RegionRead;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
+        let capacity = 4 * WINDOW;
+        let region = storage.create_segment(SegmentId(1), capacity).unwrap();
+        let shared = crate::sync::Arc::clone(region.shared());
+        assert!(shared.prepared() >= CHUNK, "the first chunk at once");
+        let init = walfs_core::SegmentInit {
+            created_at: 1,
+            marker: 0,
+            first_log_index: 0,
+        };
+        let mut segment = walfs_core::Segment::create(region, SegmentId(1), init).unwrap();
+        let payload = |i: u64| -> Vec<u8> {
+            (0..1000u64)
+                .map(|j| ((i * 7 + j) % 251).to_le_bytes()[0])
+                .collect()
+        };
+        let mut offsets = Vec::new();
+        let mut append_until = |segment: &mut walfs_core::Segment<MmapRegion>, until: u64| {
+            while segment.end() + 2048 < until {
+                let i = offsets.len() as u64;
+                offsets.push(segment.append(&payload(i), 0).unwrap());
+            }
+        };
+        // Past half a window: the writer wakes the preparer, which fills a window ahead again.
+        append_until(&mut segment, WINDOW / 2 + CHUNK);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while shared.prepared() < (segment.end() + WINDOW).min(capacity) {
+            assert!(Instant::now() < deadline, "prepared {}", shared.prepared());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        segment.sync(2).unwrap();
+        assert_eq!(
+            shared.flush_end(),
+            segment.end(),
+            "the flush stops at the data"
+        );
+        assert!(shared.prepared() >= shared.flush_end() + WINDOW);
+
+        append_until(&mut segment, capacity);
+        segment.sync(3).unwrap();
+        for (i, &offset) in offsets.iter().enumerate() {
+            let frame = segment.read(offset).unwrap();
+            let bytes = segment.region().bytes(frame.payload_range()).unwrap();
+            assert_eq!(bytes, payload(i as u64).as_slice(), "record {i}");
+        }
+        let tail = segment.region().bytes(segment.end()..capacity).unwrap();
+        assert!(tail.iter().all(|&b| b == 0), "the tail is still erased");
+    }
+
+    /// A segment that existed before the storage was opened is never zeroed by the preparer,
+    /// and its flushes cover the whole file (it may hold dirty pages written before).
+    #[test]
+    #[cfg(not(loom))]
+    fn an_existing_segment_is_never_prepared_and_its_flush_covers_the_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut segment = new_segment(dir.path());
+        segment.append(b"kept", 0).unwrap();
+        segment.sync(2).unwrap();
+        drop(segment);
+        let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
+        let region = storage.open_segment(SegmentId(1)).unwrap();
+        assert_eq!(region.shared().prepared(), u64::MAX);
+        assert_eq!(region.shared().flush_end(), 64 * 1024);
+        assert!(!region.shared().prepare_next(), "nothing is ever zeroed");
+        let (segment, _) = walfs_core::Segment::open(
+            region,
+            SegmentId(1),
+            walfs_core::segment::OpenOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(segment.record_count(), 1);
     }
 
     #[test]

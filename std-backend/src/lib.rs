@@ -33,6 +33,7 @@ mod gate;
 mod loom_wal;
 mod mmap;
 mod options;
+mod prepare;
 mod reader;
 mod sync;
 mod table;

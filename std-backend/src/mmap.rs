@@ -31,12 +31,13 @@
 use std::fs::File;
 use std::ops::Range;
 
-use memmap2::{Advice, MmapOptions, MmapRaw};
+use memmap2::{MmapOptions, MmapRaw};
 use walfs_core::format::HEADER_LEN;
 use walfs_core::region::{Region, RegionErrorKind, RegionRead};
 
 use crate::error::FsError;
 use crate::gate::{REMOVED, ReadGate};
+use crate::prepare::PrepareGate;
 use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
 
 const HEADER_END: u64 = HEADER_LEN as u64;
@@ -54,17 +55,20 @@ pub(crate) struct SharedMap {
     cuts: Mutex<Vec<(u64, u64)>>,
     /// Flush bookkeeping, shared so that a sync leader can flush without the writer's lock.
     flush: FlushState,
+    /// The writer/preparer protocol (`crate::prepare`); also bounds the flushed range.
+    prepare: PrepareGate,
+    /// The preparer thread, woken when the writer nears the end of the prepared bytes.
+    preparer: Option<std::thread::Thread>,
 }
 
 /// Which writes a successful flush has covered.
 ///
 /// The writer bumps `writes` after each store has completed; a flush reads it before it starts,
-/// so every write it counts was in the page cache when the `fdatasync` began and is covered by
-/// it. A failed flush is remembered for good: the kernel may have dropped the failed pages and
+/// so every write it counts was in the page cache when the flush began and is covered by it. A failed flush is remembered for good: the kernel may have dropped the failed pages and
 /// reports the error only once per open file, so a later flush that "succeeds" must not be
 /// believed (SPEC §13.4); the engine is poisoned by the error the next barrier returns.
-/// Flushes of one file run one at a time (`running`): of two concurrent `fdatasync` calls on
-/// one open file only the first would see a write-back error, and the other could return
+/// Flushes of one file run one at a time (`running`): of two concurrent flushes of one open
+/// file only the first would see a write-back error, and the other could return
 /// success for pages that were lost.
 #[derive(Debug)]
 struct FlushState {
@@ -94,8 +98,27 @@ impl FlushState {
 const CUTS_KEPT: usize = 16;
 
 impl SharedMap {
-    /// Maps `file` (whole) read-write, or read-only.
+    /// Maps `file` (whole) read-write, or read-only: an existing segment, never prepared.
     pub(crate) fn map(file: File, writable: bool) -> Result<Self, FsError> {
+        let mut shared = Self::map_file(file, writable)?;
+        shared.prepare = PrepareGate::unprepared(shared.len);
+        Ok(shared)
+    }
+
+    /// Maps a segment file this process has just created and sized, every byte zero, for
+    /// writing: its pages are prepared ahead of the writer by `preparer` (`crate::prepare`),
+    /// and its flushes cover only what was written.
+    pub(crate) fn map_new_segment(
+        file: File,
+        preparer: Option<std::thread::Thread>,
+    ) -> Result<Self, FsError> {
+        let mut shared = Self::map_file(file, true)?;
+        shared.prepare = PrepareGate::new_segment();
+        shared.preparer = preparer;
+        Ok(shared)
+    }
+
+    fn map_file(file: File, writable: bool) -> Result<Self, FsError> {
         let len = file
             .metadata()
             .map_err(|e| FsError::io("stat segment", e))?
@@ -114,17 +137,48 @@ impl SharedMap {
             gate: ReadGate::new(),
             cuts: Mutex::new(Vec::new()),
             flush: FlushState::new(),
+            prepare: PrepareGate::unprepared(len),
+            preparer: None,
         })
     }
 
-    /// Fills the page cache and page tables of a new segment (`MADV_POPULATE_READ`, Linux 5.14+;
-    /// ignored where unsupported), so appends do not pay the cost of reading the pages in.
-    ///
-    /// Not `MADV_POPULATE_WRITE`: on a shared file mapping it dirties every page, and the
-    /// segment's first fdatasync then writes the whole file back (measured on this machine with a
-    /// 16 MiB segment: 52.8 ms against 0.9 ms), while that sync write-protects the pages again,
-    /// so appends still take a write fault per page.
-    /// Flushes the file (`fdatasync`) unless every write so far is already covered, without
+    /// Zeroes the next chunk ahead of the writer (`pwrite(2)` of zeros, see `crate::prepare`)
+    /// if less than a window is prepared; returns whether it did. A failed `pwrite` (a sparse
+    /// file on a full disk) ends the preparation of this segment: the writer's stores then
+    /// take their page faults themselves, as without preparation.
+    pub(crate) fn prepare_next(&self) -> bool {
+        static ZEROS: [u8; crate::prepare::CHUNK_BYTES] = [0; crate::prepare::CHUNK_BYTES];
+        let result = self.prepare.prepare_next(self.len, |range| {
+            let mut offset = range.start;
+            while offset < range.end {
+                let n = usize::try_from(range.end - offset)
+                    .unwrap_or(ZEROS.len())
+                    .min(ZEROS.len());
+                match rustix::io::pwrite(&self.file, &ZEROS[..n], offset) {
+                    Ok(0) => return Err(rustix::io::Errno::NOSPC),
+                    Ok(written) => offset += written as u64,
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok(())
+        });
+        result.unwrap_or(false)
+    }
+
+    /// Bytes prepared ahead (`u64::MAX` for a segment that is not prepared).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn prepared(&self) -> u64 {
+        self.prepare.prepared()
+    }
+
+    /// The end of the range the next flush covers.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn flush_end(&self) -> u64 {
+        self.prepare.written_hi()
+    }
+
+    /// Flushes the file unless every write so far is already covered, without
     /// needing the writer's handle: a sync leader runs it before it takes the writer's lock, so
     /// appenders go on while the device flushes, and the engine's own barrier then finds
     /// nothing left to flush (or only what was appended meanwhile). Its result is only an
@@ -140,8 +194,9 @@ impl SharedMap {
         self.flush.failed.store(true, Ordering::Release);
     }
 
-    /// One `fdatasync` covering every write counted so far, unless a successful one already
-    /// did; fails for good once one failed.
+    /// One flush covering every write counted so far, unless a successful one already did;
+    /// fails for good once one failed. The flush is an `msync(MS_SYNC)` of `[0, written_hi)`
+    /// (see `MmapRegion`'s "Flushes").
     fn flush_covering_writes(&self) -> Result<bool, std::io::Error> {
         let flush = &self.flush;
         let _running = crate::sync::lock(&flush.running);
@@ -154,20 +209,19 @@ impl SharedMap {
         if flush.flushed.load(Ordering::Acquire) >= writes {
             return Ok(false);
         }
-        match rustix::fs::fdatasync(&self.file) {
+        // Loaded after `writes`: every write counted there raised `written_hi` before it was
+        // counted, so the range covers it.
+        let end = usize::try_from(self.prepare.written_hi().min(self.len)).unwrap_or(usize::MAX);
+        match self.map.flush_range(0, end) {
             Ok(()) => {
                 flush.flushed.fetch_max(writes, Ordering::AcqRel);
                 Ok(true)
             }
             Err(error) => {
                 flush.failed.store(true, Ordering::Release);
-                Err(error.into())
+                Err(error)
             }
         }
-    }
-
-    pub(crate) fn populate(&self) {
-        let _ = self.map.advise(Advice::PopulateRead);
     }
 
     /// The size of the segment.
@@ -248,14 +302,18 @@ impl SharedMap {
 ///
 /// # Flushes
 ///
-/// Both barriers are one `fdatasync` of the file, and only when something was written since the
-/// last successful one. On Linux an `msync(MS_SYNC)` of a range is `vfs_fsync_range` over it,
-/// a full flush (journal commit and device cache flush) like `fdatasync`, which covers every
-/// dirty page of the file, those dirtied through the shared mapping included. So a `persist`
-/// that flushes the whole file makes its range durable as promised (writing back more than asked
-/// is always allowed: the kernel may write any dirty page back at any time), and a barrier with
-/// nothing written since the last successful flush has nothing left to make durable (the file's
-/// size never changes through the mapping). `Segment::sync` (persist data, persist header, sync)
+/// Both barriers are one flush, and only when something was written since the last successful
+/// one. The flush is an `msync(MS_SYNC)` of `[0, written_hi)`, where `written_hi` is the end of
+/// the highest byte this handle has written (the whole file for a segment this process did not
+/// create, which may hold dirty pages from before it was opened). On Linux that is
+/// `vfs_fsync_range` over the range with `datasync` set, the same flush as `fdatasync` limited
+/// to the range: its dirty pages are written back, the journal is committed (the file's
+/// metadata, unwritten extents turned written included) and the device cache is flushed. It
+/// leaves out only the zeros the preparer wrote ahead of the writer (`crate::prepare`), which
+/// need no durability: the file reads as zeros there either way. So a `persist` flushes at
+/// least its range (writing back more than asked is always allowed: the kernel may write any
+/// dirty page back at any time), and a barrier with nothing written since the last successful
+/// flush has nothing left to make durable (the file's size never changes through the mapping). `Segment::sync` (persist data, persist header, sync)
 /// then costs one flush instead of three, and each `persist` the engine uses as an ordering
 /// point (truncation) is still a complete flush before the next write.
 ///
@@ -266,7 +324,7 @@ impl SharedMap {
 #[derive(Debug)]
 pub struct MmapRegion {
     shared: Arc<SharedMap>,
-    /// Flushes run (`fdatasync` calls), for tests.
+    /// Flushes run (`msync` calls), for tests.
     #[cfg(all(test, not(loom)))]
     flushes: u64,
 }
@@ -286,7 +344,7 @@ impl MmapRegion {
         self.flushes
     }
 
-    /// One `fdatasync` if anything was written since the last successful flush (this one's or
+    /// One flush if anything was written since the last successful flush (this one's or
     /// a sync leader's `SharedMap::flush_ahead`); an error once any flush of the file failed.
     fn flush(&mut self, what: &'static str) -> Result<(), FsError> {
         let flushed = self
@@ -356,6 +414,8 @@ impl Region for MmapRegion {
                 "overwrite bytes readers may see without exclusive access",
             ));
         }
+        // Before the store: the preparer zeroes only above every claimed end (`crate::prepare`).
+        shared.prepare.claim(end);
         let target = shared.map.as_mut_ptr().wrapping_add(start);
         // SAFETY: in bounds (checked). The target bytes are either the header (never sliced by
         // readers, rule 4), at or above `high_water` (never published, rule 2), or covered by
@@ -365,8 +425,14 @@ impl Region for MmapRegion {
             std::ptr::copy_nonoverlapping(data.as_ptr(), target, len);
         }
         // Counted after the store: a flush that sees this count starts after the bytes are in
-        // the page cache (see `FlushState`).
-        self.shared.flush.writes.fetch_add(1, Ordering::Release);
+        // the page cache (see `FlushState`). Only this writer counts, so a plain store will do.
+        let writes = &shared.flush.writes;
+        writes.store(writes.load(Ordering::Relaxed) + 1, Ordering::Release);
+        if shared.prepare.wants_preparer(end)
+            && let Some(preparer) = &shared.preparer
+        {
+            preparer.unpark();
+        }
         Ok(())
     }
 
@@ -379,11 +445,11 @@ impl Region for MmapRegion {
             return Ok(());
         }
         // A whole-file flush: see "Flushes" above.
-        self.flush("persist segment (fdatasync)")
+        self.flush("persist segment (msync)")
     }
 
     fn sync(&mut self) -> Result<(), FsError> {
-        self.flush("fdatasync segment")
+        self.flush("sync segment (msync)")
     }
 
     fn publish_end(&mut self, end: u64) {

@@ -1,0 +1,281 @@
+//! Preparing a new segment's pages ahead of its writer, so that the file system's cost of the
+//! first store to each page is paid by a background thread and not on the append path.
+//!
+//! # Why
+//!
+//! The first store to a page of a shared file mapping takes a write fault, and ext4 then runs
+//! `page_mkwrite` (block mapping, buffer heads, dirtying). Measured on this project's 2-core
+//! machine (ext4, 16 MiB fallocated segment, 1 KiB stores): about 600 ns per KiB written, five
+//! times the 120 ns of memcpy + CRC-32C of that KiB. Populating the pages for writing
+//! (`MADV_POPULATE_WRITE`) costs the same 2.4 µs per page, so doing it in another thread cannot
+//! keep up with a writer. Writing zeros with `pwrite(2)` in 64 KiB chunks goes through the
+//! file system's write path instead, about 200 ns per KiB, and a later store through the
+//! mapping to such a (dirty) page faults cheaply. With a thread zeroing ahead, a writer of
+//! 1 KiB records measured 220 ns per KiB against 910 ns with read-populated pages.
+//!
+//! Zeros are what a new segment's bytes already are (the file is created empty and
+//! `fallocate`d), so writing them changes nothing a reader or a recovery can see, provided they
+//! are never written over bytes the writer has stored. That is the protocol below.
+//!
+//! # The protocol ([`PrepareGate`])
+//!
+//! - `prepared`: every byte below it has been zeroed, or is the writer's. Only the preparer
+//!   raises it, after its zeros are written, with `Release`. `u64::MAX` means "not prepared"
+//!   (segments this process did not create, or after a failed `pwrite`): writes never wait.
+//! - `written_hi`: the highest end the writer has claimed. Only the writer raises it.
+//! - The preparer zeroes `[max(prepared, written_hi), chunk end)` while it holds `zeroing`.
+//! - The writer, before storing `[start, end)`: if `end <= prepared` (`Acquire`) the zeros
+//!   below `prepared` are written and the preparer only works above it, so it stores at once.
+//!   Otherwise it takes `zeroing` (waiting for a chunk in progress to finish), raises
+//!   `written_hi` to `end` and releases it: every later chunk starts at or above `end`.
+//!
+//! So no zero is written over a byte the writer has stored or is storing. The loom models at
+//! the end check it over every interleaving.
+//!
+//! Pages prepared but not yet written are dirty zeros in the page cache: the segment's flush
+//! (see `MmapRegion`'s "Flushes") covers only `[0, written_hi)` of a prepared segment, so a
+//! sync never writes them back; the kernel may, which costs bandwidth and changes no byte.
+//! `WINDOW` bounds how many there are.
+
+use std::ops::Range;
+use std::thread::{JoinHandle, Thread};
+
+use crate::mmap::SharedMap;
+use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering, lock};
+
+/// Bytes zeroed per step: the longest a writer that catches up with the preparer waits.
+pub(crate) const CHUNK_BYTES: usize = 64 * 1024;
+/// [`CHUNK_BYTES`] as an offset.
+pub(crate) const CHUNK: u64 = CHUNK_BYTES as u64;
+/// How far ahead of the writer the preparer works.
+pub(crate) const WINDOW: u64 = 2 * 1024 * 1024;
+
+/// The writer/preparer protocol of one segment (see the module docs).
+#[derive(Debug)]
+pub(crate) struct PrepareGate {
+    prepared: AtomicU64,
+    written_hi: AtomicU64,
+    zeroing: Mutex<()>,
+    /// The preparer was asked for more and has not started on it.
+    wanted: AtomicBool,
+}
+
+impl PrepareGate {
+    /// A segment that is not prepared: writes never wait, and its flush covers the whole file
+    /// (`written_hi` = `capacity`: it may hold dirty pages written before this process opened it).
+    pub(crate) fn unprepared(capacity: u64) -> Self {
+        PrepareGate {
+            prepared: AtomicU64::new(u64::MAX),
+            written_hi: AtomicU64::new(capacity),
+            zeroing: Mutex::new(()),
+            wanted: AtomicBool::new(false),
+        }
+    }
+
+    /// A segment this process created: every byte is zero and nothing is written yet.
+    pub(crate) fn new_segment() -> Self {
+        PrepareGate {
+            prepared: AtomicU64::new(0),
+            written_hi: AtomicU64::new(0),
+            zeroing: Mutex::new(()),
+            wanted: AtomicBool::new(false),
+        }
+    }
+
+    /// Writer: called before storing bytes that end at `end`. Waits only if the preparer is
+    /// zeroing at or above `prepared` and `end` reaches beyond it. Only one thread writes (the
+    /// writer holds `&mut` to the region), so `written_hi` is raised with a plain store.
+    pub(crate) fn claim(&self, end: u64) {
+        if end > self.prepared.load(Ordering::Acquire) {
+            let _zeroing = lock(&self.zeroing);
+            self.raise_written_hi(end);
+        } else {
+            self.raise_written_hi(end);
+        }
+    }
+
+    fn raise_written_hi(&self, end: u64) {
+        if end > self.written_hi.load(Ordering::Relaxed) {
+            self.written_hi.store(end, Ordering::Release);
+        }
+    }
+
+    /// The end of every byte the writer has stored: a flush of `[0, written_hi)` covers them.
+    pub(crate) fn written_hi(&self) -> u64 {
+        self.written_hi.load(Ordering::Acquire)
+    }
+
+    /// Writer: whether the preparer should be woken for a write that ended at `end` (less than
+    /// half a window prepared ahead, and it was not asked already).
+    pub(crate) fn wants_preparer(&self, end: u64) -> bool {
+        let prepared = self.prepared.load(Ordering::Relaxed);
+        prepared != u64::MAX
+            && end.saturating_add(WINDOW / 2) > prepared
+            && !self.wanted.load(Ordering::Relaxed)
+            && !self.wanted.swap(true, Ordering::AcqRel)
+    }
+
+    /// Preparer: zeroes the next chunk with `zero` if less than a window is prepared ahead of the
+    /// writer and the segment is not fully prepared. Returns whether it zeroed anything. A
+    /// failed `zero` ends the preparation of this segment (writes then never wait); its error is
+    /// returned.
+    pub(crate) fn prepare_next<E>(
+        &self,
+        capacity: u64,
+        zero: impl FnOnce(Range<u64>) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        self.prepare_next_with(capacity, CHUNK, WINDOW, zero)
+    }
+
+    fn prepare_next_with<E>(
+        &self,
+        capacity: u64,
+        chunk: u64,
+        window: u64,
+        zero: impl FnOnce(Range<u64>) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        self.wanted.store(false, Ordering::Release);
+        let _zeroing = lock(&self.zeroing);
+        let prepared = self.prepared.load(Ordering::Relaxed);
+        if prepared == u64::MAX {
+            return Ok(false);
+        }
+        let written_hi = self.written_hi.load(Ordering::Acquire);
+        let start = prepared.max(written_hi);
+        if start >= capacity || start >= written_hi.saturating_add(window) {
+            return Ok(false);
+        }
+        let end = (start / chunk + 1).saturating_mul(chunk).min(capacity);
+        match zero(start..end) {
+            Ok(()) => {
+                self.prepared.store(end, Ordering::Release);
+                Ok(true)
+            }
+            Err(error) => {
+                self.prepared.store(u64::MAX, Ordering::Release);
+                Err(error)
+            }
+        }
+    }
+
+    /// Bytes prepared (`u64::MAX` when not prepared).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn prepared(&self) -> u64 {
+        self.prepared.load(Ordering::Acquire)
+    }
+}
+
+/// The state the preparer thread shares with its owner.
+#[derive(Debug)]
+struct PreparerState {
+    stop: AtomicBool,
+    /// The segment being prepared: the newest one this process created.
+    target: Mutex<Option<Arc<SharedMap>>>,
+}
+
+/// The background thread that prepares the newest segment of a directory. Owned by the
+/// `FsStorage` that creates the segments; dropping it stops and joins the thread, which the
+/// storage does before it unlocks the directory (after that another process may write the
+/// files).
+#[derive(Debug)]
+pub(crate) struct Preparer {
+    state: Arc<PreparerState>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Preparer {
+    /// Starts the thread; `None` if it cannot be started (segments are then not prepared).
+    pub(crate) fn start() -> Option<Self> {
+        let state = Arc::new(PreparerState {
+            stop: AtomicBool::new(false),
+            target: Mutex::new(None),
+        });
+        let thread_state = Arc::clone(&state);
+        let thread = std::thread::Builder::new()
+            .name("walfs-prepare".into())
+            .spawn(move || run(&thread_state))
+            .ok()?;
+        Some(Preparer {
+            state,
+            thread: Some(thread),
+        })
+    }
+
+    /// The thread's handle, for waking it.
+    pub(crate) fn thread(&self) -> Option<&Thread> {
+        self.thread.as_ref().map(JoinHandle::thread)
+    }
+
+    /// Makes `map` (a segment just created, with a `PrepareGate::new_segment`) the one to
+    /// prepare, and wakes the thread.
+    pub(crate) fn prepare(&self, map: Arc<SharedMap>) {
+        *lock(&self.state.target) = Some(map);
+        if let Some(thread) = self.thread() {
+            thread.unpark();
+        }
+    }
+}
+
+impl Drop for Preparer {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The thread: prepares the target until it has a window ahead of its writer, then sleeps until
+/// woken (by the writer, a new target, or the owner stopping it).
+fn run(state: &PreparerState) {
+    while !state.stop.load(Ordering::Acquire) {
+        let target = lock(&state.target).clone();
+        if let Some(map) = target {
+            // One chunk per step, so a stop request waits for one chunk at most.
+            loop {
+                if state.stop.load(Ordering::Acquire) || !map.prepare_next() {
+                    break;
+                }
+            }
+        }
+        std::thread::park();
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+
+    /// The writer stores two 8-byte records while the preparer zeroes ahead in 8-byte chunks
+    /// (the segment's three "pages" are atomics with `Relaxed` stores, so loom orders them only
+    /// by the gate's own synchronization): no zero lands after a stored value, so both records
+    /// keep their values, and the writer never waits forever.
+    #[test]
+    fn zeros_never_land_on_the_writers_bytes() {
+        loom::model(|| {
+            let gate = Arc::new(PrepareGate::new_segment());
+            let bytes = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
+            let preparer = {
+                let (gate, bytes) = (Arc::clone(&gate), Arc::clone(&bytes));
+                loom::thread::spawn(move || {
+                    for _ in 0..2 {
+                        let _ = gate.prepare_next_with(24, 8, 24, |range| {
+                            for slot in range.start / 8..range.end / 8 {
+                                bytes[slot as usize].store(0, Ordering::Relaxed);
+                            }
+                            Ok::<(), ()>(())
+                        });
+                    }
+                })
+            };
+            for (slot, value) in [(0u64, 11u64), (1, 22)] {
+                gate.claim((slot + 1) * 8);
+                bytes[slot as usize].store(value, Ordering::Relaxed);
+            }
+            preparer.join().unwrap();
+            assert_eq!(bytes[0].load(Ordering::Relaxed), 11);
+            assert_eq!(bytes[1].load(Ordering::Relaxed), 22);
+        });
+    }
+}
