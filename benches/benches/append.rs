@@ -1,6 +1,9 @@
 //! Appends without sync: the Go original's "Write Performance (`NoSync` mode)" and "Concurrent
 //! Performance" rows, plus a batch of 64 x 1 KiB and writes across rotation.
 //!
+//! `write_nosync/unprepared` is the 1 KiB row with `Options::prepare_segments(false)`: the
+//! first store to each page takes the file system's write fault on the append path.
+//!
 //! `write_nosync`, the batch and the concurrent rows time appends inside one segment (rotation,
 //! which seals and so syncs a segment, runs untimed between chunks); `write_across_rotation`
 //! times everything, rotation included. Read each against `floor/memcpy_crc32c` of the same size.
@@ -32,6 +35,12 @@ fn write_nosync(c: &mut Criterion) {
                 / f64::from(u32::try_from(size).unwrap_or(u32::MAX))
         );
     }
+    // The same 1 KiB appends without the background preparer: what it saves the append path.
+    let mut appender = SegmentAppender::with_preparation(KIB, 0, false);
+    group.throughput(Throughput::Bytes(KIB as u64));
+    group.bench_function(BenchmarkId::new("unprepared", KIB), |b| {
+        b.iter_custom(|iters| appender.append(iters));
+    });
     group.finish();
 }
 

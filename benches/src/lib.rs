@@ -102,8 +102,20 @@ impl SegmentAppender {
     /// # Panics
     /// If the WAL cannot be opened.
     pub fn new(payload_len: usize, reads: usize) -> Self {
+        Self::with_preparation(payload_len, reads, true)
+    }
+
+    /// [`SegmentAppender::new`], with new segments prepared ahead of the writer or not
+    /// ([`Options::prepare_segments`]).
+    ///
+    /// # Panics
+    /// If the WAL cannot be opened.
+    pub fn with_preparation(payload_len: usize, reads: usize, prepare: bool) -> Self {
         let dir = bench_dir();
-        let wal = Wal::open(dir.path(), Options::new().segment_size(SEGMENT_SIZE)).expect("open");
+        let options = Options::new()
+            .segment_size(SEGMENT_SIZE)
+            .prepare_segments(prepare);
+        let wal = Wal::open(dir.path(), options).expect("open");
         let per_segment = records_per_segment(SEGMENT_SIZE, payload_len);
         let mut appender = SegmentAppender {
             wal,

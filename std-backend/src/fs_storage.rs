@@ -44,6 +44,8 @@ pub struct FsStorage {
     ext: String,
     read_only: bool,
     temp_counter: u64,
+    /// Whether created segments are prepared ahead of their writer.
+    prepare: bool,
     /// Prepares the newest created segment; started with the first one.
     preparer: Option<Preparer>,
 }
@@ -80,12 +82,22 @@ impl FsStorage {
             ext: ext.to_owned(),
             read_only,
             temp_counter: 0,
+            prepare: true,
             preparer: None,
         };
         if !read_only {
             storage.remove_stale_temp_files()?;
         }
         Ok(storage)
+    }
+
+    /// Whether segments created from now on are zeroed ahead of their writer by a background
+    /// thread (default: yes; see [`Options::prepare_segments`](crate::Options::prepare_segments)).
+    pub fn set_prepare_segments(&mut self, prepare: bool) {
+        self.prepare = prepare;
+        if !prepare {
+            drop(self.preparer.take());
+        }
     }
 
     /// The directory.
@@ -183,7 +195,7 @@ impl Storage for FsStorage {
                 return Err(FsError::io("reserve segment space", e.into()).at(&path));
             }
         }
-        if self.preparer.is_none() {
+        if self.prepare && self.preparer.is_none() {
             self.preparer = Preparer::start();
         }
         let thread = self.preparer.as_ref().and_then(Preparer::thread).cloned();
@@ -358,7 +370,11 @@ mod tests {
         assert_eq!(region.flushes(), 3, "nothing written since the last flush");
         region.write_at(1024, b"x").unwrap();
         region.persist(0..64).unwrap();
-        assert_eq!(region.flushes(), 4, "a persist flushes everything written, its range and more");
+        assert_eq!(
+            region.flushes(),
+            4,
+            "a persist flushes everything written, its range and more"
+        );
         region.sync().unwrap();
         assert_eq!(region.flushes(), 4);
         let mut byte = [0u8; 1];
@@ -456,6 +472,26 @@ mod tests {
         }
         let tail = segment.region().bytes(segment.end()..capacity).unwrap();
         assert!(tail.iter().all(|&b| b == 0), "the tail is still erased");
+    }
+
+    /// With preparation off no thread runs: a created segment is never zeroed ahead, and its
+    /// flushes still cover exactly what was written.
+    #[test]
+    #[cfg(not(loom))]
+    fn without_preparation_a_new_segment_is_not_zeroed_ahead_and_flushes_what_was_written() {
+        use walfs_core::region::Region;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
+        storage.set_prepare_segments(false);
+        let mut region = storage.create_segment(SegmentId(1), 64 * 1024).unwrap();
+        assert!(storage.preparer.is_none());
+        assert_eq!(region.shared().prepared(), u64::MAX);
+        assert!(!region.shared().prepare_next());
+        region.write_at(4096, b"data").unwrap();
+        assert_eq!(region.shared().flush_end(), 4100);
+        region.sync().unwrap();
+        assert_eq!(region.flushes(), 1);
     }
 
     /// A segment that existed before the storage was opened is never zeroed by the preparer,

@@ -106,14 +106,18 @@ impl SharedMap {
     }
 
     /// Maps a segment file this process has just created and sized, every byte zero, for
-    /// writing: its pages are prepared ahead of the writer by `preparer` (`crate::prepare`),
-    /// and its flushes cover only what was written.
+    /// writing: its pages are prepared ahead of the writer by `preparer` if there is one
+    /// (`crate::prepare`), and its flushes cover only what was written.
     pub(crate) fn map_new_segment(
         file: File,
         preparer: Option<std::thread::Thread>,
     ) -> Result<Self, FsError> {
         let mut shared = Self::map_file(file, true)?;
-        shared.prepare = PrepareGate::new_segment();
+        shared.prepare = if preparer.is_some() {
+            PrepareGate::new_segment()
+        } else {
+            PrepareGate::new_segment_unprepared()
+        };
         shared.preparer = preparer;
         Ok(shared)
     }

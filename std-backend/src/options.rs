@@ -35,6 +35,10 @@ impl std::fmt::Debug for RotationHook {
 
 /// Options of [`Wal::open`](crate::Wal::open).
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent switches of a builder, each set by its own method"
+)]
 pub struct Options {
     pub(crate) segment_size: u64,
     pub(crate) ext: String,
@@ -45,6 +49,7 @@ pub struct Options {
     pub(crate) verify_sealed: bool,
     pub(crate) read_only: bool,
     pub(crate) commit_check: bool,
+    pub(crate) prepare_segments: bool,
     pub(crate) on_rotate: Option<RotationHook>,
 }
 
@@ -60,6 +65,7 @@ impl Default for Options {
             verify_sealed: false,
             read_only: false,
             commit_check: false,
+            prepare_segments: true,
             on_rotate: None,
         }
     }
@@ -139,6 +145,17 @@ impl Options {
         hook: impl Fn(walfs_core::SegmentId) + Send + Sync + 'static,
     ) -> Self {
         self.on_rotate = Some(RotationHook(Arc::new(Box::new(hook))));
+        self
+    }
+
+    /// Zero each new segment's pages ahead of the writer in a background thread (default: on).
+    /// The first store to a page of a file mapping takes a write fault that costs the file
+    /// system several times the store itself (about 2.4 µs per 4 KiB page on ext4); prepared
+    /// pages take a cheap one. Off: no thread, and appends pay those faults. The zeros change
+    /// no byte of the file and are never part of a sync.
+    #[must_use]
+    pub fn prepare_segments(mut self, prepare: bool) -> Self {
+        self.prepare_segments = prepare;
         self
     }
 

@@ -82,6 +82,17 @@ impl PrepareGate {
         }
     }
 
+    /// A segment this process created, every byte zero, that no thread prepares: writes never
+    /// wait, and flushes cover what was written.
+    pub(crate) fn new_segment_unprepared() -> Self {
+        PrepareGate {
+            prepared: AtomicU64::new(u64::MAX),
+            written_hi: AtomicU64::new(0),
+            zeroing: Mutex::new(()),
+            wanted: AtomicBool::new(false),
+        }
+    }
+
     /// Writer: called before storing bytes that end at `end`. Waits only if the preparer is
     /// zeroing at or above `prepared` and `end` reaches beyond it. Only one thread writes (the
     /// writer holds `&mut` to the region), so `written_hi` is raised with a plain store.

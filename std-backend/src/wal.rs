@@ -210,7 +210,8 @@ impl Wal {
         dir: impl AsRef<Path>,
         options: Options,
     ) -> Result<(Self, RecoveryReport)> {
-        let storage = FsStorage::open(dir, &options.ext, options.read_only)?;
+        let mut storage = FsStorage::open(dir, &options.ext, options.read_only)?;
+        storage.set_prepare_segments(options.prepare_segments);
         let engine_options = WalOptions {
             segment_size: options.segment_size,
             marker: options.marker,

@@ -51,6 +51,12 @@ const ROWS: &[Row] = &[
         Per::Byte,
     ),
     row(
+        "append/write_nosync/unprepared/1024",
+        "",
+        "floor/memcpy_crc32c/1024",
+        Per::Byte,
+    ),
+    row(
         "append/write_nosync/32768",
         "32KB write 9.3 µs",
         "floor/memcpy_crc32c/32768",
