@@ -2,7 +2,7 @@
 //!
 //! - **Writers** are serialized by one mutex around the engine (walfs-core's `WalEngine`).
 //! - **Sync is group commit**: a `sync` call returns once a sync that started after its own
-//!   appends has succeeded; concurrent callers share one msync + fdatasync (a leader syncs, the
+//!   appends has succeeded; concurrent callers share one flush (a leader syncs, the
 //!   others wait for its result).
 //! - **Readers** never take the writer's mutex: they find a segment's mapping in a small table
 //!   (a read lock, taken only when a reader enters a segment) and then read below the published
