@@ -495,10 +495,13 @@ mod tests {
     }
 
     /// A segment that existed before the storage was opened is never zeroed by the preparer,
-    /// and its flushes cover the whole file (it may hold dirty pages written before).
+    /// and its flushes cover the whole file, the first one even with nothing written since the
+    /// open (it may hold dirty pages an earlier process wrote and did not flush).
     #[test]
     #[cfg(not(loom))]
     fn an_existing_segment_is_never_prepared_and_its_flush_covers_the_whole_file() {
+        use walfs_core::region::Region;
+
         let dir = tempfile::tempdir().unwrap();
         let mut segment = new_segment(dir.path());
         segment.append(b"kept", 0).unwrap();
@@ -509,13 +512,21 @@ mod tests {
         assert_eq!(region.shared().prepared(), u64::MAX);
         assert_eq!(region.shared().flush_end(), 64 * 1024);
         assert!(!region.shared().prepare_next(), "nothing is ever zeroed");
-        let (segment, _) = walfs_core::Segment::open(
+        let (mut segment, _) = walfs_core::Segment::open(
             region,
             SegmentId(1),
             walfs_core::segment::OpenOptions::default(),
         )
         .unwrap();
         assert_eq!(segment.record_count(), 1);
+        segment.region_mut().sync().unwrap();
+        assert_eq!(
+            segment.region().flushes(),
+            1,
+            "the first barrier flushes what an earlier process may have left unflushed"
+        );
+        segment.region_mut().sync().unwrap();
+        assert_eq!(segment.region().flushes(), 1, "then nothing is left");
     }
 
     #[test]

@@ -99,9 +99,14 @@ const CUTS_KEPT: usize = 16;
 
 impl SharedMap {
     /// Maps `file` (whole) read-write, or read-only: an existing segment, never prepared.
+    ///
+    /// Its first barrier always flushes, even with nothing written since: the page cache may
+    /// hold pages an earlier process wrote and never flushed (it was killed), which recovery
+    /// has just read back as records; a sync must not report them durable before they are.
     pub(crate) fn map(file: File, writable: bool) -> Result<Self, FsError> {
         let mut shared = Self::map_file(file, writable)?;
         shared.prepare = PrepareGate::unprepared(shared.len);
+        shared.flush.writes.store(1, Ordering::Relaxed);
         Ok(shared)
     }
 
