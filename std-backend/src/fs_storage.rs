@@ -7,7 +7,11 @@
 //! - A new segment's space is reserved with `fallocate(2)` so a full disk fails the rotation,
 //!   never a store into the mapping (SIGBUS, §13.3). Its pages are then prepared ahead of the
 //!   writer by a background thread (`crate::prepare`), the first chunk at once, so the page
-//!   faults of the first store to each page are not paid on the append path.
+//!   faults of the first store to each page are not paid on the append path. The same thread
+//!   makes a spare segment file for the next rotation (`walfs-spare-segment.tmp`: space
+//!   reserved, zeroed, mapped writable); the rotation renames it to the new segment's name
+//!   (`RENAME_NOREPLACE`) instead of creating a file. A spare left by a crash is removed when
+//!   the directory is opened.
 //! - Existing segments are mapped with the size they have: never resized (§13.14).
 //! - Index files are replaced atomically: written to a temporary file, `fsync`ed, renamed over
 //!   the old one; errors are returned (§13.8). Temporary files left by a crash are removed when
@@ -121,13 +125,79 @@ impl FsStorage {
             .join(format!("{}.idx", segment_file_name(id, &self.ext)))
     }
 
+    /// Creates segment `id`'s file, reserves its space and maps it; the first chunk is prepared
+    /// at once (the engine writes the header and the first records next), the rest by the
+    /// preparer.
+    fn create_segment_file(&self, id: SegmentId, capacity: u64) -> Result<MmapRegion, FsError> {
+        let path = self.segment_path(id);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(|e| FsError::io("create segment", e).at(&path))?;
+        let reserve =
+            rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, capacity);
+        match reserve {
+            Ok(()) => {}
+            Err(rustix::io::Errno::OPNOTSUPP) => file
+                .set_len(capacity)
+                .map_err(|e| FsError::io("size segment", e).at(&path))?,
+            Err(e) => {
+                let _ = fs::remove_file(&path);
+                return Err(FsError::io("reserve segment space", e.into()).at(&path));
+            }
+        }
+        let thread = self.preparer.as_ref().and_then(Preparer::thread).cloned();
+        let shared = SharedMap::map_new_segment(file, thread).map_err(|e| e.at(&path))?;
+        let region = MmapRegion::new(shared);
+        region.shared().prepare_next();
+        Ok(region)
+    }
+
+    /// The spare segment (`crate::prepare`), renamed to segment `id`'s name, if the preparer has
+    /// one of `capacity` bytes ready. The rename never replaces a file: an existing segment
+    /// `id` is an error, as for a new file. If the rename fails otherwise, the spare is removed
+    /// and the caller creates the segment as usual.
+    fn take_spare_as(&self, id: SegmentId, capacity: u64) -> Result<Option<MmapRegion>, FsError> {
+        let Some(preparer) = &self.preparer else {
+            return Ok(None);
+        };
+        let Some(spare) = preparer.take_spare(capacity) else {
+            return Ok(None);
+        };
+        let name = segment_file_name(id, &self.ext);
+        let renamed = rustix::fs::renameat_with(
+            &self.dir_file,
+            crate::prepare::SPARE_NAME,
+            &self.dir_file,
+            name.as_str(),
+            rustix::fs::RenameFlags::NOREPLACE,
+        );
+        match renamed {
+            Ok(()) => Ok(Some(MmapRegion::new(spare.map))),
+            Err(error) => {
+                drop(spare);
+                let _ = fs::remove_file(preparer.spare_path());
+                if error == rustix::io::Errno::EXIST {
+                    let path = self.segment_path(id);
+                    Err(FsError::io("create segment", error.into()).at(&path))
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
     fn remove_stale_temp_files(&self) -> Result<(), Error> {
         let entries = fs::read_dir(&self.dir)
             .map_err(|e| Error::Dir(FsError::io("list WAL directory", e).at(&self.dir)))?;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.contains(".idx.tmp") && name.ends_with(".walfs") {
+            let spare = name == crate::prepare::SPARE_NAME;
+            if spare || (name.contains(".idx.tmp") && name.ends_with(".walfs")) {
                 let _ = fs::remove_file(entry.path());
             }
         }
@@ -175,36 +245,15 @@ impl Storage for FsStorage {
     }
 
     fn create_segment(&mut self, id: SegmentId, capacity: u64) -> Result<MmapRegion, FsError> {
-        let path = self.segment_path(id);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&path)
-            .map_err(|e| FsError::io("create segment", e).at(&path))?;
-        let reserve =
-            rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, capacity);
-        match reserve {
-            Ok(()) => {}
-            Err(rustix::io::Errno::OPNOTSUPP) => file
-                .set_len(capacity)
-                .map_err(|e| FsError::io("size segment", e).at(&path))?,
-            Err(e) => {
-                let _ = fs::remove_file(&path);
-                return Err(FsError::io("reserve segment space", e.into()).at(&path));
-            }
-        }
         if self.prepare && self.preparer.is_none() {
-            self.preparer = Preparer::start();
+            self.preparer = Preparer::start(&self.dir);
         }
-        let thread = self.preparer.as_ref().and_then(Preparer::thread).cloned();
-        let shared = SharedMap::map_new_segment(file, thread).map_err(|e| e.at(&path))?;
-        let region = MmapRegion::new(shared);
-        // The first chunk at once: the engine writes the header and the first records next.
-        region.shared().prepare_next();
+        let region = match self.take_spare_as(id, capacity)? {
+            Some(region) => region,
+            None => self.create_segment_file(id, capacity)?,
+        };
         if let Some(preparer) = &self.preparer {
-            preparer.prepare(crate::sync::Arc::clone(region.shared()));
+            preparer.prepare(crate::sync::Arc::clone(region.shared()), capacity);
         }
         Ok(region)
     }
@@ -451,7 +500,8 @@ mod tests {
         // Past half a window: the writer wakes the preparer, which fills a window ahead again.
         append_until(&mut segment, WINDOW / 2 + CHUNK);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while shared.prepared() < (segment.end() + WINDOW).min(capacity) {
+        // The preparer keeps at least half a window ahead: the writer wakes it when less is.
+        while shared.prepared() < (segment.end() + WINDOW / 2).min(capacity) {
             assert!(Instant::now() < deadline, "prepared {}", shared.prepared());
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -461,7 +511,7 @@ mod tests {
             segment.end(),
             "the flush stops at the data"
         );
-        assert!(shared.prepared() >= shared.flush_end() + WINDOW);
+        assert!(shared.prepared() >= shared.flush_end() + WINDOW / 2);
 
         append_until(&mut segment, capacity);
         segment.sync(3).unwrap();
@@ -492,6 +542,102 @@ mod tests {
         assert_eq!(region.shared().flush_end(), 4100);
         region.sync().unwrap();
         assert_eq!(region.flushes(), 1);
+    }
+
+    /// Waits until the storage's preparer has a finished spare segment.
+    #[cfg(not(loom))]
+    fn wait_for_spare(storage: &FsStorage) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !storage.preparer.as_ref().is_some_and(Preparer::has_spare) {
+            assert!(std::time::Instant::now() < deadline, "no spare segment");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// After a segment is created the preparer makes a spare for the next rotation, which the
+    /// next creation renames into place: fully prepared, the right size, all zeros; dropping
+    /// the storage removes the spare it holds.
+    #[test]
+    #[cfg(not(loom))]
+    fn a_rotation_takes_the_spare_segment_made_ready_in_the_background() {
+        use walfs_core::region::RegionRead;
+
+        let dir = tempfile::tempdir().unwrap();
+        let capacity = 256 * 1024;
+        let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
+        let first = storage.create_segment(SegmentId(1), capacity).unwrap();
+        assert!(first.shared().prepared() < capacity, "no spare yet");
+        wait_for_spare(&storage);
+        let spare_path = dir.path().join(crate::prepare::SPARE_NAME);
+        assert_eq!(fs::metadata(&spare_path).unwrap().len(), capacity);
+        let second = storage.create_segment(SegmentId(2), capacity).unwrap();
+        assert_eq!(
+            second.shared().prepared(),
+            capacity,
+            "the spare, fully prepared"
+        );
+        assert_eq!(
+            second.shared().flush_end(),
+            0,
+            "nothing written: nothing to flush"
+        );
+        assert_eq!(
+            fs::metadata(storage.segment_path(SegmentId(2)))
+                .unwrap()
+                .len(),
+            capacity
+        );
+        assert!(second.bytes(0..capacity).unwrap().iter().all(|&b| b == 0));
+        assert_eq!(
+            storage.list_segments().unwrap(),
+            [SegmentId(1), SegmentId(2)],
+            "the spare is never listed as a segment"
+        );
+        wait_for_spare(&storage);
+        drop(storage);
+        assert!(
+            !spare_path.exists(),
+            "dropping the storage removes its spare"
+        );
+    }
+
+    /// A spare of another size is not used, and a rotation onto a name that exists fails like
+    /// a new file would, without replacing the file.
+    #[test]
+    #[cfg(not(loom))]
+    fn a_spare_of_another_size_is_dropped_and_an_existing_name_is_never_replaced() {
+        use walfs_core::region::RegionRead;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
+        storage.create_segment(SegmentId(1), 128 * 1024).unwrap();
+        wait_for_spare(&storage);
+        let other = storage.create_segment(SegmentId(2), 192 * 1024).unwrap();
+        assert!(
+            other.shared().prepared() < 192 * 1024,
+            "created, not the spare"
+        );
+        assert_eq!(other.capacity(), 192 * 1024);
+        wait_for_spare(&storage);
+        fs::write(storage.segment_path(SegmentId(3)), b"keep").unwrap();
+        let clash = storage.create_segment(SegmentId(3), 192 * 1024);
+        assert!(clash.is_err(), "{clash:?}");
+        assert_eq!(
+            fs::read(storage.segment_path(SegmentId(3))).unwrap(),
+            b"keep"
+        );
+    }
+
+    /// A spare segment file left by a crash is removed when the directory is opened.
+    #[test]
+    #[cfg(not(loom))]
+    fn a_spare_left_by_a_crash_is_removed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let spare_path = dir.path().join(crate::prepare::SPARE_NAME);
+        fs::write(&spare_path, [0u8; 4096]).unwrap();
+        let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
+        assert!(!spare_path.exists());
+        assert!(storage.list_segments().unwrap().is_empty());
     }
 
     /// A segment that existed before the storage was opened is never zeroed by the preparer,

@@ -156,23 +156,46 @@ impl SharedMap {
     /// file on a full disk) ends the preparation of this segment: the writer's stores then
     /// take their page faults themselves, as without preparation.
     pub(crate) fn prepare_next(&self) -> bool {
+        self.prepare
+            .prepare_next(self.len, |range| self.write_zeros(range))
+            .unwrap_or(false)
+    }
+
+    /// [`SharedMap::prepare_next`] for a spare segment: the whole file, chunk by chunk.
+    pub(crate) fn prepare_next_ignoring_window(&self) -> bool {
+        self.prepare
+            .prepare_next_ignoring_window(self.len, |range| self.write_zeros(range))
+            .unwrap_or(false)
+    }
+
+    /// Whether every byte of the file is prepared.
+    pub(crate) fn is_fully_prepared(&self) -> bool {
+        self.prepare.is_fully_prepared(self.len)
+    }
+
+    /// Maps every page writable in the page tables (`MADV_POPULATE_WRITE`, Linux 5.14+; ignored
+    /// where unsupported). For a fully prepared spare: its pages are dirty already, so this
+    /// only spares its writer the remaining (cheap) fault per page.
+    pub(crate) fn populate_for_writing(&self) {
+        let _ = self.map.advise(memmap2::Advice::PopulateWrite);
+    }
+
+    /// `pwrite(2)` of zeros over `range` (the preparer's zeroing, see `crate::prepare`).
+    fn write_zeros(&self, range: Range<u64>) -> Result<(), rustix::io::Errno> {
         static ZEROS: [u8; crate::prepare::CHUNK_BYTES] = [0; crate::prepare::CHUNK_BYTES];
-        let result = self.prepare.prepare_next(self.len, |range| {
-            let mut offset = range.start;
-            while offset < range.end {
-                let n = usize::try_from(range.end - offset)
-                    .unwrap_or(ZEROS.len())
-                    .min(ZEROS.len());
-                match rustix::io::pwrite(&self.file, &ZEROS[..n], offset) {
-                    Ok(0) => return Err(rustix::io::Errno::NOSPC),
-                    Ok(written) => offset += written as u64,
-                    Err(rustix::io::Errno::INTR) => {}
-                    Err(error) => return Err(error),
-                }
+        let mut offset = range.start;
+        while offset < range.end {
+            let n = usize::try_from(range.end - offset)
+                .unwrap_or(ZEROS.len())
+                .min(ZEROS.len());
+            match rustix::io::pwrite(&self.file, &ZEROS[..n], offset) {
+                Ok(0) => return Err(rustix::io::Errno::NOSPC),
+                Ok(written) => offset += written as u64,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(error) => return Err(error),
             }
-            Ok(())
-        });
-        result.unwrap_or(false)
+        }
+        Ok(())
     }
 
     /// Bytes prepared ahead (`u64::MAX` for a segment that is not prepared).

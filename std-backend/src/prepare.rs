@@ -38,6 +38,8 @@
 //! `WINDOW` bounds how many there are.
 
 use std::ops::Range;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::thread::{JoinHandle, Thread};
 
 use crate::mmap::SharedMap;
@@ -169,6 +171,22 @@ impl PrepareGate {
         }
     }
 
+    /// Preparer: [`PrepareGate::prepare_next`] with no window: the whole segment, chunk by
+    /// chunk (a spare segment, before any writer has it).
+    pub(crate) fn prepare_next_ignoring_window<E>(
+        &self,
+        capacity: u64,
+        zero: impl FnOnce(Range<u64>) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        self.prepare_next_with(capacity, CHUNK, u64::MAX, zero)
+    }
+
+    /// Whether every byte below `capacity` is prepared.
+    pub(crate) fn is_fully_prepared(&self, capacity: u64) -> bool {
+        let prepared = self.prepared.load(Ordering::Acquire);
+        prepared != u64::MAX && prepared >= capacity
+    }
+
     /// Bytes prepared (`u64::MAX` when not prepared).
     #[cfg(all(test, not(loom)))]
     pub(crate) fn prepared(&self) -> u64 {
@@ -176,18 +194,38 @@ impl PrepareGate {
     }
 }
 
+/// The name of the spare segment file in the WAL directory. Not a segment name for any
+/// extension (segment names are digits, then the extension), and removed when the directory is
+/// opened if a crash left it.
+pub(crate) const SPARE_NAME: &str = "walfs-spare-segment.tmp";
+
+/// A segment file made ready before a rotation needs it: created as [`SPARE_NAME`], its space
+/// reserved, every page zeroed and mapped writable. A rotation renames it to the new segment's
+/// name and writes into it without a single expensive page fault.
+#[derive(Debug)]
+pub(crate) struct SpareSegment {
+    pub(crate) map: SharedMap,
+    pub(crate) capacity: u64,
+}
+
 /// The state the preparer thread shares with its owner.
 #[derive(Debug)]
 struct PreparerState {
     stop: AtomicBool,
+    /// The directory, for the spare file.
+    dir: PathBuf,
     /// The segment being prepared: the newest one this process created.
     target: Mutex<Option<Arc<SharedMap>>>,
+    /// The capacity of the spare to make next, if one is wanted.
+    spare_wanted: Mutex<Option<u64>>,
+    /// A finished spare.
+    spare: Mutex<Option<SpareSegment>>,
 }
 
-/// The background thread that prepares the newest segment of a directory. Owned by the
-/// `FsStorage` that creates the segments; dropping it stops and joins the thread, which the
-/// storage does before it unlocks the directory (after that another process may write the
-/// files).
+/// The background thread that prepares the newest segment of a directory and a spare segment
+/// for the next rotation. Owned by the `FsStorage` that creates the segments; dropping it stops
+/// and joins the thread and removes the spare file, which the storage does before it unlocks
+/// the directory (after that another process may write the files).
 #[derive(Debug)]
 pub(crate) struct Preparer {
     state: Arc<PreparerState>,
@@ -195,11 +233,15 @@ pub(crate) struct Preparer {
 }
 
 impl Preparer {
-    /// Starts the thread; `None` if it cannot be started (segments are then not prepared).
-    pub(crate) fn start() -> Option<Self> {
+    /// Starts the thread for the directory `dir`; `None` if it cannot be started (segments are
+    /// then not prepared).
+    pub(crate) fn start(dir: &Path) -> Option<Self> {
         let state = Arc::new(PreparerState {
             stop: AtomicBool::new(false),
+            dir: dir.to_path_buf(),
             target: Mutex::new(None),
+            spare_wanted: Mutex::new(None),
+            spare: Mutex::new(None),
         });
         let thread_state = Arc::clone(&state);
         let thread = std::thread::Builder::new()
@@ -217,13 +259,38 @@ impl Preparer {
         self.thread.as_ref().map(JoinHandle::thread)
     }
 
-    /// Makes `map` (a segment just created, with a `PrepareGate::new_segment`) the one to
-    /// prepare, and wakes the thread.
-    pub(crate) fn prepare(&self, map: Arc<SharedMap>) {
+    /// Makes `map` (a segment just created) the one to prepare, asks for a spare of `capacity`
+    /// for the next rotation, and wakes the thread.
+    pub(crate) fn prepare(&self, map: Arc<SharedMap>, capacity: u64) {
         *lock(&self.state.target) = Some(map);
+        *lock(&self.state.spare_wanted) = Some(capacity);
         if let Some(thread) = self.thread() {
             thread.unpark();
         }
+    }
+
+    /// The finished spare, if there is one of `capacity` bytes; a spare of another size is
+    /// removed.
+    pub(crate) fn take_spare(&self, capacity: u64) -> Option<SpareSegment> {
+        let spare = lock(&self.state.spare).take()?;
+        if spare.capacity == capacity {
+            Some(spare)
+        } else {
+            drop(spare);
+            let _ = std::fs::remove_file(self.spare_path());
+            None
+        }
+    }
+
+    /// Whether a finished spare is waiting.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn has_spare(&self) -> bool {
+        lock(&self.state.spare).is_some()
+    }
+
+    /// The path of the spare file.
+    pub(crate) fn spare_path(&self) -> PathBuf {
+        self.state.dir.join(SPARE_NAME)
     }
 }
 
@@ -234,24 +301,80 @@ impl Drop for Preparer {
             thread.thread().unpark();
             let _ = thread.join();
         }
+        if lock(&self.state.spare).take().is_some() {
+            let _ = std::fs::remove_file(self.spare_path());
+        }
     }
 }
 
-/// The thread: prepares the target until it has a window ahead of its writer, then sleeps until
-/// woken (by the writer, a new target, or the owner stopping it).
+/// The thread: prepares the target until it has a window ahead of its writer, makes a spare
+/// when one is wanted (turning back to the target between chunks), then sleeps until woken (by
+/// the writer, a new target, or the owner stopping it).
 fn run(state: &PreparerState) {
     while !state.stop.load(Ordering::Acquire) {
-        let target = lock(&state.target).clone();
-        if let Some(map) = target {
-            // One chunk per step, so a stop request waits for one chunk at most.
-            loop {
-                if state.stop.load(Ordering::Acquire) || !map.prepare_next() {
-                    break;
-                }
-            }
+        prepare_target(state);
+        let wanted = lock(&state.spare_wanted).take();
+        if let Some(capacity) = wanted
+            && lock(&state.spare).is_none()
+        {
+            let spare = make_spare(state, capacity);
+            *lock(&state.spare) = spare;
+            continue;
         }
         std::thread::park();
     }
+}
+
+/// Prepares the target segment until it has a window ahead of its writer, one chunk per step so
+/// that a stop request waits for one chunk at most.
+fn prepare_target(state: &PreparerState) {
+    let target = lock(&state.target).clone();
+    if let Some(map) = target {
+        loop {
+            if state.stop.load(Ordering::Acquire) || !map.prepare_next() {
+                break;
+            }
+        }
+    }
+}
+
+/// Creates, sizes, zeroes and maps a spare segment file; `None` if stopped or if any step fails
+/// (the rotation then creates its segment as usual), in which case no spare file is left.
+fn make_spare(state: &PreparerState, capacity: u64) -> Option<SpareSegment> {
+    let path = state.dir.join(SPARE_NAME);
+    let _ = std::fs::remove_file(&path);
+    let made = (|| {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+            .ok()?;
+        rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, capacity).ok()?;
+        let map = SharedMap::map_new_segment(file, Some(std::thread::current())).ok()?;
+        if map.capacity() != capacity {
+            return None;
+        }
+        loop {
+            if state.stop.load(Ordering::Acquire) {
+                return None;
+            }
+            // The active segment first: its writer may be waiting.
+            prepare_target(state);
+            if !map.prepare_next_ignoring_window() {
+                break;
+            }
+        }
+        map.is_fully_prepared().then(|| {
+            map.populate_for_writing();
+            SpareSegment { map, capacity }
+        })
+    })();
+    if made.is_none() {
+        let _ = std::fs::remove_file(&path);
+    }
+    made
 }
 
 #[cfg(all(test, loom))]
