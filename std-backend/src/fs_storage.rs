@@ -359,7 +359,7 @@ mod tests {
         let shared = crate::sync::Arc::clone(segment.region().shared());
         let before = segment.region().flushes();
         segment.append(b"hello", 0).unwrap();
-        shared.flush_ahead();
+        shared.flush_ahead().unwrap();
         segment.sync(2).unwrap();
         assert_eq!(
             segment.region().flushes(),
@@ -368,7 +368,7 @@ mod tests {
         );
         segment.append(b"world", 0).unwrap();
         shared.fail_flushes_for_test();
-        shared.flush_ahead();
+        assert!(shared.flush_ahead().is_err());
         assert!(
             segment.sync(3).is_err(),
             "a failed flush is never forgotten"
