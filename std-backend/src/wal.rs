@@ -12,7 +12,7 @@
 //! - **Poisoning**: after a failed write or sync, every change fails until the WAL is reopened.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use walfs_core::format::frame_len;
 use walfs_core::wal::{
@@ -26,7 +26,7 @@ use crate::mmap::{PinnedView, RecordView, SharedMap};
 use crate::options::{Options, SyncPolicy};
 use crate::reader::Reader;
 use crate::sync::{
-    Arc, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, lock, wait, wait_timeout,
+    Arc, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, lock, wait, wait_timeout,
 };
 use crate::table::SegmentTable;
 
@@ -45,6 +45,17 @@ struct SyncState {
     synced: u64,
     /// A leader is syncing.
     leader: bool,
+    /// Callers waiting for a round's result.
+    waiting: usize,
+    /// Of the callers waiting when the last round ended, those not woken yet.
+    to_wake: usize,
+    /// Callers the last round satisfied (its leader included) that returned so far: each may
+    /// append again and call `sync` at once.
+    released: u64,
+    /// Appends when the last round ended.
+    appended_at_release: u64,
+    /// How long the last round's flush took.
+    last_flush: Duration,
 }
 
 /// Everything the handle and its readers share.
@@ -371,19 +382,62 @@ impl Wal {
                 return Ok(());
             }
             if state.leader {
+                state.waiting += 1;
                 state = wait(&self.shared.sync_done, state);
+                state.waiting -= 1;
+                state.to_wake = state.to_wake.saturating_sub(1);
+                if state.synced >= target {
+                    state.released += 1;
+                    return Ok(());
+                }
                 continue;
             }
             state.leader = true;
+            state = self.gather(state);
             drop(state);
             let result = self.lead_sync_round();
             state = lock(&self.shared.sync_state);
             state.leader = false;
-            if let Ok(upto) = result {
-                state.synced = state.synced.max(upto);
+            state.to_wake = state.waiting;
+            state.released = 0;
+            state.appended_at_release = self.shared.appended();
+            match result {
+                Ok((upto, flush_time)) => {
+                    state.synced = state.synced.max(upto);
+                    state.last_flush = flush_time;
+                    if upto >= target {
+                        state.released = 1;
+                    }
+                }
+                Err(_) => state.last_flush = Duration::ZERO,
             }
             self.shared.sync_done.notify_all();
             result?;
+        }
+    }
+
+    /// Before a new round's plan: gives the callers the last round released the chance to
+    /// append again, so the round covers them too. Without this wait, a caller released by one
+    /// round appends while the next one flushes and waits for the round after it: each caller
+    /// would ride every other round only. The leader yields until every caller woken by the last
+    /// round has appended once more, or half the last flush's duration has passed. A single
+    /// caller never waits: it is the one the last round released, and it has appended.
+    fn gather<'a>(&'a self, mut state: MutexGuard<'a, SyncState>) -> MutexGuard<'a, SyncState> {
+        let patience = state.last_flush / 2;
+        if patience.is_zero() {
+            return state;
+        }
+        let started = Instant::now();
+        loop {
+            let appended = self.shared.appended();
+            let returned = state.to_wake == 0
+                && appended >= state.appended_at_release.saturating_add(state.released);
+            if returned || started.elapsed() >= patience {
+                return state;
+            }
+            drop(state);
+            std::thread::yield_now();
+            state = lock(&self.shared.sync_state);
         }
     }
 
@@ -393,8 +447,8 @@ impl Wal {
     /// (`SharedMap::flush_ahead`, which starts after every byte below the plan's end was
     /// stored) while appenders go on; under the lock again the engine acknowledges the plan's
     /// end and writes its watermark, or falls back to a full sync if a rotation or truncation
-    /// overtook the plan. Returns the appends made durable.
-    fn lead_sync_round(&self) -> Result<u64> {
+    /// overtook the plan. Returns the appends made durable and how long the flush took.
+    fn lead_sync_round(&self) -> Result<(u64, Duration)> {
         #[cfg(all(test, not(loom)))]
         self.shared.sync_rounds.fetch_add(1, Ordering::Relaxed);
         let (plan, upto, unsynced_bytes) = {
@@ -402,11 +456,13 @@ impl Wal {
             let plan = writer.engine.sync_plan()?;
             (plan, self.shared.appended(), writer.unsynced_bytes)
         };
+        let flush_started = Instant::now();
         let flushed = if plan.needs_flush() {
             self.shared.map(plan.segment()).map(|map| map.flush_ahead())
         } else {
             Some(Ok(()))
         };
+        let flush_time = flush_started.elapsed();
         let mut writer = lock(&self.shared.writer);
         let completion = if let Some(flushed) = flushed {
             writer.engine.complete_sync(plan, flushed)?
@@ -416,7 +472,7 @@ impl Wal {
             writer.engine.sync()?;
             SyncCompletion::FellBack
         };
-        Ok(match completion {
+        let upto = match completion {
             SyncCompletion::Planned => {
                 writer.unsynced_bytes = writer.unsynced_bytes.saturating_sub(unsynced_bytes);
                 upto
@@ -425,7 +481,8 @@ impl Wal {
                 writer.unsynced_bytes = 0;
                 self.shared.appended()
             }
-        })
+        };
+        Ok((upto, flush_time))
     }
 
     /// Seals the active segment and starts the next one; returns the new segment's id.
@@ -663,7 +720,10 @@ mod tests {
             "{} syncs in {rounds} rounds, {flushes} fdatasyncs",
             THREADS * SYNCS_PER_THREAD
         );
-        assert!((1..=THREADS * SYNCS_PER_THREAD).contains(&rounds));
+        assert!(
+            (1..THREADS * SYNCS_PER_THREAD).contains(&rounds),
+            "concurrent syncs share rounds"
+        );
         assert_eq!(flushes, rounds, "one flush per group-commit round");
         assert_eq!(
             engine_after, engine_before,
