@@ -544,6 +544,12 @@ impl Run {
     fn sync_step(&mut self) -> (Result<(), String>, String) {
         let mut label = String::new();
         let mut pending = match self.pending_sync.take() {
+            // A whole sync between the phases (another thread's `SyncPolicy::EveryWrite`, or
+            // `Wal::close`): the completion must not undo it.
+            Some(pending) if self.sync_rng.chance(200) => {
+                self.pending_sync = Some(pending);
+                return self.full_sync("sync (a sync in two phases pending)");
+            }
             Some(pending) => pending,
             None if self.sync_rng.chance(500) => {
                 let plan = match self.engine().sync_plan() {
