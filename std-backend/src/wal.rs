@@ -411,8 +411,11 @@ impl Wal {
                 }
                 Err(_) => state.last_flush = Duration::ZERO,
             }
+            // Notified without the lock, so the callers woken do not queue behind it.
+            drop(state);
             self.shared.sync_done.notify_all();
             result?;
+            state = lock(&self.shared.sync_state);
         }
     }
 
