@@ -83,4 +83,5 @@ pub use region::{RamRegion, RamRegionError, Region, RegionError, RegionErrorKind
 pub use scan::{Damage, FramesAfter, ScanOutcome, ScanStop, scan_segment};
 pub use segment::{
     BatchAppend, NextLogIndex, OpenOptions, OpenReport, RepairPolicy, Segment, SegmentInit,
+    SegmentSyncPlan, SyncCompletion,
 };

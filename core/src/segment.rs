@@ -11,6 +11,17 @@
 //! medium never runs ahead of the data it vouches for. Recovery uses it to tell a torn tail
 //! (cut silently) from corruption of acknowledged records (reported) — see [`crate::scan`].
 //!
+//! # Sync in two phases
+//!
+//! A backend that can flush a region without holding the segment (the std backend's group
+//! commit flushes the file while appenders go on) splits [`Segment::sync`] in three steps:
+//! [`Segment::sync_plan`] notes the end to make durable and writes nothing; the caller flushes
+//! the whole region (a full barrier that starts after the plan was taken, so it covers every
+//! byte below the plan's end); [`Segment::complete_sync`] then acknowledges that end and writes
+//! the watermark header exactly as `sync` does (durable with the next flush). A plan overtaken
+//! by a seal, a truncation or an erased tail falls back to a full `sync`; a failed flush
+//! poisons the segment.
+//!
 //! A failed write, persist or sync poisons the segment: every later change returns
 //! [`Error::Poisoned`] (the medium may have dropped the dirty pages; retrying would lie).
 //! Reads still work.
@@ -139,6 +150,47 @@ impl BatchAppend {
     }
 }
 
+/// A sync plan of one segment ([`Segment::sync_plan`]): the end the caller's flush makes
+/// durable, and what [`Segment::complete_sync`] needs to check that nothing overtook it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentSyncPlan {
+    /// End of the data when the plan was taken: the end to acknowledge.
+    end: u64,
+    /// Records below `end`: the watermark header's `entry_count`.
+    record_count: u64,
+    /// The segment's header writes when the plan was taken: a flush started after the plan
+    /// covers the header only if it was not written since.
+    header_writes: u64,
+    /// The segment's generation when the plan was taken.
+    generation: u64,
+    /// Whether the caller must flush the region before completing the plan.
+    needs_flush: bool,
+}
+
+impl SegmentSyncPlan {
+    /// The end of the data the plan makes durable.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Whether the caller must flush the region (a full barrier, started after the plan was
+    /// taken) before [`Segment::complete_sync`]. `false` when there is nothing to make durable.
+    pub fn needs_flush(&self) -> bool {
+        self.needs_flush
+    }
+}
+
+/// How [`Segment::complete_sync`] (or the engine's `complete_sync`) made the data durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncCompletion {
+    /// The caller's flush covered the plan: everything below the plan's end is durable (and
+    /// acknowledged); what was appended after the plan was taken is not.
+    Planned,
+    /// The plan was overtaken (seal, rotation, truncation, erased tail): a full sync ran
+    /// instead, and everything appended so far is durable.
+    FellBack,
+}
+
 /// Refuses a payload that no segment of `capacity` bytes can hold (`frame_len(n) <= capacity - 64`),
 /// naming `segment` and the record's place in its batch.
 pub(crate) fn check_payload_fits<E>(
@@ -182,6 +234,11 @@ pub struct Segment<R: Region> {
     appendable: bool,
     read_only: bool,
     poisoned: Option<RegionErrorKind>,
+    /// Changed by every change that makes a sync plan stale: sealing, truncation, erasing a
+    /// stale tail or lowering the watermark.
+    generation: u64,
+    /// Header writes so far (see [`SegmentSyncPlan`]).
+    header_writes: u64,
 }
 
 impl<R: Region> Segment<R> {
@@ -244,6 +301,8 @@ impl<R: Region> Segment<R> {
             appendable: true,
             read_only,
             poisoned: None,
+            generation: 0,
+            header_writes: 0,
         }
     }
 
@@ -433,6 +492,7 @@ impl<R: Region> Segment<R> {
     /// end, and no stale frame can be reached afterwards.
     fn erase_stale(&mut self, from: u64, to: u64) -> Result<(), R::Error> {
         debug_assert!(R::OVERWRITE);
+        self.generation += 1;
         self.lower_watermark(from)?;
         let cut = (from + FRAME_HEADER_LEN as u64).min(to);
         self.guard(
@@ -459,6 +519,7 @@ impl<R: Region> Segment<R> {
         if !R::OVERWRITE || !self.header.flags.has_watermark() || self.header.write_offset <= end {
             return Ok(());
         }
+        self.generation += 1;
         self.header.write_offset = end;
         self.header.entry_count = self.header.entry_count.min(self.record_count);
         self.write_header()?;
@@ -474,17 +535,20 @@ impl<R: Region> Segment<R> {
         op: impl FnOnce(&mut R) -> core::result::Result<(), R::Error>,
         offset: u64,
     ) -> Result<(), R::Error> {
-        op(&mut self.region).map_err(|source| {
-            let error = Error::Region {
-                segment: self.id,
-                offset,
-                source,
-            };
-            if !is_skipped(Barrier::SyncPoisoning) {
-                self.poisoned.get_or_insert(kind_of(&error));
-            }
-            error
-        })
+        op(&mut self.region).map_err(|source| self.fail(source, offset))
+    }
+
+    /// A region failure at `offset`, which poisons the segment.
+    fn fail(&mut self, source: R::Error, offset: u64) -> Error<R::Error> {
+        let error = Error::Region {
+            segment: self.id,
+            offset,
+            source,
+        };
+        if !is_skipped(Barrier::SyncPoisoning) {
+            self.poisoned.get_or_insert(kind_of(&error));
+        }
+        error
     }
 
     /// Persists the header bytes (the header persist barrier).
@@ -497,6 +561,7 @@ impl<R: Region> Segment<R> {
 
     fn write_header(&mut self) -> Result<(), R::Error> {
         let bytes = self.header.encode();
+        self.header_writes += 1;
         self.guard(|region| region.write_at(0, &bytes), 0)?;
         self.header_dirty = true;
         Ok(())
@@ -745,14 +810,81 @@ impl<R: Region> Segment<R> {
         }
         self.header_dirty = false;
         self.durable_end = end;
+        self.write_watermark(end, self.record_count, now)
+    }
+
+    /// Records `end` (with `record_count` records below it) as the durable watermark in the
+    /// header, once every byte below `end` is durable. Not persisted here: the header reaches
+    /// the medium with the next flush at the latest, so the watermark on the medium never runs
+    /// ahead of the data it vouches for.
+    fn write_watermark(&mut self, end: u64, record_count: u64, now: i64) -> Result<(), R::Error> {
         if R::OVERWRITE && !self.sealed && self.header.write_offset != end {
             self.header.write_offset = end;
-            self.header.entry_count = self.record_count;
+            self.header.entry_count = record_count;
             self.header.last_modified_at = now;
             self.header.flags = SegmentFlags(self.header.flags.0 | SegmentFlags::WATERMARK);
             self.write_header()?;
         }
         Ok(())
+    }
+
+    /// First phase of a sync in two phases (see the module doc): notes the end to make durable.
+    /// Writes nothing. The caller then flushes the whole region if
+    /// [`SegmentSyncPlan::needs_flush`] says so (a full barrier, like [`Region::sync`], that
+    /// starts after this call returned) and hands the outcome to [`Segment::complete_sync`].
+    pub fn sync_plan(&self) -> Result<SegmentSyncPlan, R::Error> {
+        self.check_changeable()?;
+        let pending = self.end != self.durable_end || self.header_dirty;
+        Ok(SegmentSyncPlan {
+            end: self.end,
+            record_count: self.record_count,
+            header_writes: self.header_writes,
+            generation: self.generation,
+            // The data persist barrier: its negative control acknowledges without a flush.
+            needs_flush: pending && !is_skipped(Barrier::DataPersist),
+        })
+    }
+
+    /// Second phase of a sync in two phases: `flushed` is the outcome of the caller's flush of
+    /// the region, started after [`Segment::sync_plan`] returned `plan` (`Ok(())` too when the
+    /// plan needed none).
+    ///
+    /// - A failed flush poisons the segment and is returned as [`Error::Region`]: the medium may
+    ///   have dropped the pages (SPEC §13.4).
+    /// - A plan overtaken since it was taken (sealed, truncated, tail erased) falls back to a full
+    ///   [`Segment::sync`]: [`SyncCompletion::FellBack`].
+    /// - Otherwise every byte below the plan's end is durable: it becomes the durable end and is
+    ///   recorded as the watermark in the header, as `sync` does: [`SyncCompletion::Planned`].
+    ///   Records appended after the plan was taken are not acknowledged. A sync that went
+    ///   further meanwhile is never undone.
+    ///
+    /// `now` is stored as `last_modified_at` when the header changes.
+    pub fn complete_sync(
+        &mut self,
+        plan: SegmentSyncPlan,
+        flushed: core::result::Result<(), R::Error>,
+        now: i64,
+    ) -> Result<SyncCompletion, R::Error> {
+        if let Err(source) = flushed {
+            return Err(self.fail(source, self.durable_end));
+        }
+        self.check_changeable()?;
+        if plan.generation != self.generation || plan.end > self.end {
+            self.sync(now)?;
+            return Ok(SyncCompletion::FellBack);
+        }
+        // The flush started after the plan: it covered every write made before, the header
+        // as written then included. A header written since is still dirty.
+        if plan.needs_flush && plan.header_writes == self.header_writes {
+            self.header_dirty = false;
+        }
+        if plan.end < self.durable_end {
+            // A full sync went further meanwhile and recorded its own watermark.
+            return Ok(SyncCompletion::Planned);
+        }
+        self.durable_end = plan.end;
+        self.write_watermark(plan.end, plan.record_count, now)?;
+        Ok(SyncCompletion::Planned)
     }
 
     /// Seals the segment: syncs it, then records SEALED, the final end and the record count in
@@ -764,6 +896,7 @@ impl<R: Region> Segment<R> {
         }
         self.sync(now)?;
         self.sealed = true;
+        self.generation += 1;
         self.region.publish_sealed(true);
         if R::OVERWRITE {
             self.header.flags = self.header.flags.sealed();
@@ -806,6 +939,7 @@ impl<R: Region> Segment<R> {
             new_end = frame.next_offset();
         }
         let old_end = self.end;
+        self.generation += 1;
         self.sealed = false;
         self.region.publish_sealed(false);
         self.end = new_end;

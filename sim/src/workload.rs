@@ -6,12 +6,15 @@ use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
+use walfs_core::SyncCompletion;
 use walfs_core::position::Position;
-use walfs_core::wal::{RetentionPolicy, WalOptions};
+use walfs_core::region::Region as _;
+use walfs_core::storage::Storage as _;
+use walfs_core::wal::{RetentionPolicy, SyncPlan, WalOptions};
 
 use crate::oracle::{ModelState, Rec, Recovery, SimEngine, latent_targets, recover, walk};
 use crate::rng::SplitMix64;
-use crate::storage::{CrashMode, Disk, FaultConfig, SimStorage, TearModel, TraceHash};
+use crate::storage::{CrashMode, Disk, FaultConfig, SimError, SimStorage, TearModel, TraceHash};
 
 /// The operations of a workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +23,10 @@ pub enum Op {
     Append,
     /// A batch of 2 to 6 records (may span segments).
     Batch,
-    /// `WalEngine::sync`: acknowledges everything written.
+    /// `WalEngine::sync`: acknowledges everything written. Or, one time in two, a step of a
+    /// sync in two phases: `sync_plan`, the flush of the planned segment's file (as the std
+    /// backend's group commit runs it, without the engine), `complete_sync`; the other
+    /// operations drawn until the next sync steps run between the phases.
     Sync,
     /// Seal the active segment and start the next.
     Rotate,
@@ -239,6 +245,11 @@ struct Run {
     /// Decides when a read drops a sealed segment's record table. A stream of its own, so the
     /// main stream (and every seed's path recorded before) is unchanged.
     release_rng: SplitMix64,
+    /// Decides whether a sync runs whole or in two phases, and when its phases run. A stream of
+    /// its own too.
+    sync_rng: SplitMix64,
+    /// A sync in two phases in progress.
+    pending_sync: Option<PendingSync>,
     storage: SimStorage,
     engine: Option<SimEngine>,
     model: ModelState,
@@ -249,6 +260,16 @@ struct Run {
     op_trace: TraceHash,
     /// Exhaustive mode: the disk after every storage event, with the logs allowed there.
     recorded: Option<Vec<(Vec<Disk>, Vec<ModelState>)>>,
+}
+
+/// A sync in two phases between its steps.
+struct PendingSync {
+    plan: SyncPlan,
+    /// The last record of the log when the plan was taken: what a planned completion
+    /// acknowledges.
+    last: Option<Position>,
+    /// The outcome of the flush of the planned segment, once it ran.
+    flushed: Option<Result<(), SimError>>,
 }
 
 /// Outcome of a step: go on, or the run ended early (corruption reported as it must be).
@@ -269,6 +290,8 @@ impl Run {
             config,
             rng,
             release_rng: SplitMix64::new(seed ^ 0x7E1E_A5E0_1D0C_0FFE),
+            sync_rng: SplitMix64::new(seed ^ 0x5359_4E43_504C_414E),
+            pending_sync: None,
             storage,
             engine: None,
             model: ModelState::default(),
@@ -464,13 +487,7 @@ impl Run {
                 }
                 (result.map_err(|e| e.to_string()), label)
             }
-            Op::Sync => {
-                let result = self.engine().sync();
-                if result.is_ok() {
-                    self.model.acked = self.model.recs.len();
-                }
-                (result.map_err(|e| e.to_string()), "sync".into())
-            }
+            Op::Sync => self.sync_step(),
             Op::Rotate => {
                 let result = self.engine().rotate();
                 (
@@ -510,6 +527,93 @@ impl Run {
             }
             Op::Read | Op::Walk | Op::Reopen | Op::Crash => (Ok(()), format!("{op:?}")),
         }
+    }
+
+    /// `WalEngine::sync`, acknowledging every record.
+    fn full_sync(&mut self, label: &str) -> (Result<(), String>, String) {
+        let result = self.engine().sync();
+        if result.is_ok() {
+            self.model.acked = self.model.recs.len();
+        }
+        (result.map_err(|e| e.to_string()), label.into())
+    }
+
+    /// A whole sync, or the next steps of a sync in two phases: the plan, the flush of the
+    /// planned segment's file, the completion. Each step but the last may leave the rest to a
+    /// later sync operation, so other operations run between the phases.
+    fn sync_step(&mut self) -> (Result<(), String>, String) {
+        let mut label = String::new();
+        let mut pending = match self.pending_sync.take() {
+            // A whole sync between the phases (another thread's `SyncPolicy::EveryWrite`, or
+            // `Wal::close`): the completion must not undo it.
+            Some(pending) if self.sync_rng.chance(200) => {
+                self.pending_sync = Some(pending);
+                return self.full_sync("sync (a sync in two phases pending)");
+            }
+            Some(pending) => pending,
+            None if self.sync_rng.chance(500) => {
+                let plan = match self.engine().sync_plan() {
+                    Ok(plan) => plan,
+                    Err(e) => return (Err(e.to_string()), "sync_plan".into()),
+                };
+                let pending = PendingSync {
+                    plan,
+                    last: self.model.recs.last().map(|r| r.pos),
+                    flushed: None,
+                };
+                label = format!("sync_plan {:?} end {}", plan.segment(), plan.end());
+                if self.sync_rng.chance(500) {
+                    self.pending_sync = Some(pending);
+                    return (Ok(()), label);
+                }
+                pending
+            }
+            None => return self.full_sync("sync"),
+        };
+        if pending.flushed.is_none() {
+            let Some(flushed) = self.flush_planned(&pending.plan) else {
+                // The planned segment is gone (truncated away): its flush would be stale.
+                return self.full_sync(&format!("{label} sync (planned segment gone)"));
+            };
+            let _ = write!(label, " flush -> {flushed:?}");
+            let ok = flushed.is_ok();
+            pending.flushed = Some(flushed);
+            if ok && self.sync_rng.chance(500) {
+                self.pending_sync = Some(pending);
+                return (Ok(()), label);
+            }
+        }
+        let flushed = pending.flushed.unwrap_or(Ok(()));
+        let result = self.engine().complete_sync(pending.plan, flushed);
+        let _ = write!(label, " complete_sync -> {result:?}");
+        match result {
+            Ok(SyncCompletion::Planned) => {
+                let covered = pending
+                    .last
+                    .and_then(|last| self.model.recs.iter().position(|r| r.pos == last));
+                if let Some(at) = covered {
+                    self.model.acked = self.model.acked.max(at + 1);
+                }
+                (Ok(()), label)
+            }
+            Ok(SyncCompletion::FellBack) => {
+                self.model.acked = self.model.recs.len();
+                (Ok(()), label)
+            }
+            Err(e) => (Err(e.to_string()), label),
+        }
+    }
+
+    /// The flush a sync plan asks for: a full barrier of the planned segment's file, run
+    /// without the engine (as the std backend's group commit leader runs it). `None` when the
+    /// segment is gone.
+    fn flush_planned(&self, plan: &SyncPlan) -> Option<Result<(), SimError>> {
+        if !plan.needs_flush() {
+            return Some(Ok(()));
+        }
+        let mut storage = self.storage.clone();
+        let mut region = storage.open_segment(plan.segment()).ok()?;
+        Some(region.sync())
     }
 
     fn truncate(&mut self) -> (Result<(), String>, String) {
@@ -603,6 +707,7 @@ impl Run {
     fn reopen(&mut self) -> Step {
         self.note("reopen".into());
         self.engine = None;
+        self.pending_sync = None;
         let options = self.config.options();
         let states = [self.model.clone()];
         match recover(&self.storage, options, &states, false, false, false)? {
@@ -628,6 +733,8 @@ impl Run {
         states: &[ModelState],
         allow_latent: bool,
     ) -> Step {
+        // A sync plan belongs to the engine that issued it, which is gone.
+        self.pending_sync = None;
         let options = self.config.options();
         let mut disk = disk;
         let mut states = states.to_vec();

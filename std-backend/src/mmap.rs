@@ -80,6 +80,9 @@ struct FlushState {
     flushed: AtomicU64,
     /// A flush of this file failed.
     failed: AtomicBool,
+    /// Successful `fdatasync` calls, for tests.
+    #[cfg(all(test, not(loom)))]
+    fdatasyncs: AtomicU64,
 }
 
 impl FlushState {
@@ -89,6 +92,8 @@ impl FlushState {
             writes: AtomicU64::new(0),
             flushed: AtomicU64::new(0),
             failed: AtomicBool::new(false),
+            #[cfg(all(test, not(loom)))]
+            fdatasyncs: AtomicU64::new(0),
         }
     }
 }
@@ -211,13 +216,21 @@ impl SharedMap {
     }
 
     /// Flushes the file unless every write so far is already covered, without
-    /// needing the writer's handle: a sync leader runs it before it takes the writer's lock, so
-    /// appenders go on while the device flushes, and the engine's own barrier then finds
-    /// nothing left to flush (or only what was appended meanwhile). Its result is only an
-    /// optimization: success marks the writes it covered, failure is remembered and makes the
-    /// engine's next barrier fail.
-    pub(crate) fn flush_ahead(&self) {
-        let _ = self.flush_covering_writes();
+    /// needing the writer's handle: a sync leader runs it for the engine's sync plan
+    /// (`WalEngine::sync_plan`, taken under the writer's lock) without that lock, so appenders
+    /// go on while the device flushes. `Ok` means every write made before the call is durable
+    /// (the plan's data and the header as written then). A failure is remembered for good (see
+    /// `FlushState`) and handed to `WalEngine::complete_sync`, which poisons the engine.
+    pub(crate) fn flush_ahead(&self) -> Result<(), FsError> {
+        self.flush_covering_writes()
+            .map(|_| ())
+            .map_err(|e| FsError::io("sync segment (msync)", e))
+    }
+
+    /// Flushes that succeeded on this file so far, by any handle.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn fdatasyncs_for_test(&self) -> u64 {
+        self.flush.fdatasyncs.load(Ordering::Acquire)
     }
 
     /// Makes every later flush of this file fail, as after a failed `fdatasync`.
@@ -247,6 +260,8 @@ impl SharedMap {
         match self.map.flush_range(0, end) {
             Ok(()) => {
                 flush.flushed.fetch_max(writes, Ordering::AcqRel);
+                #[cfg(all(test, not(loom)))]
+                flush.fdatasyncs.fetch_add(1, Ordering::AcqRel);
                 Ok(true)
             }
             Err(error) => {
@@ -350,8 +365,7 @@ impl SharedMap {
 /// point (truncation) is still a complete flush before the next write.
 ///
 /// "Written since the last successful flush" counts a sync leader's flush too
-/// (`SharedMap::flush_ahead`, run before the leader takes the writer's lock): the engine's
-/// barrier that follows under the lock then flushes only if something was appended meanwhile.
+/// (`SharedMap::flush_ahead`, run for the engine's sync plan without the writer's lock).
 /// A failed flush of either kind makes every later barrier of the segment fail.
 #[derive(Debug)]
 pub struct MmapRegion {

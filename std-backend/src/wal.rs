@@ -2,21 +2,23 @@
 //!
 //! - **Writers** are serialized by one mutex around the engine (walfs-core's `WalEngine`).
 //! - **Sync is group commit**: a `sync` call returns once a sync that started after its own
-//!   appends has succeeded; concurrent callers share one flush (a leader syncs, the
-//!   others wait for its result).
+//!   appends has succeeded; concurrent callers share one flush (a leader syncs, the others
+//!   wait for its result), which the leader runs without the writer's mutex (a sync in two
+//!   phases: plan under the mutex, flush without it, complete under it), so appends go on
+//!   while the device flushes.
 //! - **Readers** never take the writer's mutex: they find a segment's mapping in a small table
 //!   (a read lock, taken only when a reader enters a segment) and then read below the published
 //!   end with the core's cursor (see `mmap`'s safety protocol).
 //! - **Poisoning**: after a failed write or sync, every change fails until the WAL is reopened.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use walfs_core::format::frame_len;
 use walfs_core::wal::{
     IndexRelease, RecoveryReport, RetentionPolicy, SegmentInfo, WalEngine, WalOptions,
 };
-use walfs_core::{CrcCheck, Position, SegmentId};
+use walfs_core::{CrcCheck, Position, SegmentId, SyncCompletion};
 
 use crate::error::{Error, Result};
 use crate::fs_storage::FsStorage;
@@ -24,7 +26,7 @@ use crate::mmap::{PinnedView, RecordView, SharedMap};
 use crate::options::{Options, SyncPolicy};
 use crate::reader::Reader;
 use crate::sync::{
-    Arc, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, lock, wait, wait_timeout,
+    Arc, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, lock, wait, wait_timeout,
 };
 use crate::table::SegmentTable;
 
@@ -43,6 +45,17 @@ struct SyncState {
     synced: u64,
     /// A leader is syncing.
     leader: bool,
+    /// Callers waiting for a round's result.
+    waiting: usize,
+    /// Of the callers waiting when the last round ended, those not woken yet.
+    to_wake: usize,
+    /// Callers the last round satisfied (its leader included) that returned so far: each may
+    /// append again and call `sync` at once.
+    released: u64,
+    /// Appends when the last round ended.
+    appended_at_release: u64,
+    /// How long the last round's flush took.
+    last_flush: Duration,
 }
 
 /// Everything the handle and its readers share.
@@ -65,6 +78,9 @@ pub(crate) struct Shared {
     rotations: AtomicU64,
     /// Syncs triggered by [`SyncPolicy::Bytes`] since open.
     threshold_syncs: AtomicU64,
+    /// Group-commit rounds led so far, for tests.
+    #[cfg(all(test, not(loom)))]
+    sync_rounds: AtomicU64,
 }
 
 impl Shared {
@@ -238,6 +254,8 @@ impl Wal {
             options,
             rotations: AtomicU64::new(0),
             threshold_syncs: AtomicU64::new(0),
+            #[cfg(all(test, not(loom)))]
+            sync_rounds: AtomicU64::new(0),
         });
         shared.refresh_table(&lock(&shared.writer).engine);
         Ok((Wal { shared }, report))
@@ -365,36 +383,110 @@ impl Wal {
                 return Ok(());
             }
             if state.leader {
+                state.waiting += 1;
                 state = wait(&self.shared.sync_done, state);
+                state.waiting -= 1;
+                state.to_wake = state.to_wake.saturating_sub(1);
+                if state.synced >= target {
+                    state.released += 1;
+                    return Ok(());
+                }
                 continue;
             }
             state.leader = true;
+            state = self.gather(state);
             drop(state);
-            // The device flush, without the writer's lock: appenders go on meanwhile, and the
-            // engine's barrier below has only what they appended left to flush (see
-            // `MmapRegion`'s "Flushes"). Durability still rests on that barrier alone.
-            if let Some((_, active)) = self.shared.id_range()
-                && let Some(map) = self.shared.map(active)
-            {
-                map.flush_ahead();
-            }
-            let (upto, result) = {
-                let mut writer = lock(&self.shared.writer);
-                let upto = self.shared.appended();
-                let result = writer.engine.sync();
-                if result.is_ok() {
-                    writer.unsynced_bytes = 0;
-                }
-                (upto, result)
-            };
+            let result = self.lead_sync_round();
             state = lock(&self.shared.sync_state);
             state.leader = false;
-            if result.is_ok() {
-                state.synced = state.synced.max(upto);
+            state.to_wake = state.waiting;
+            state.released = 0;
+            state.appended_at_release = self.shared.appended();
+            match result {
+                Ok((upto, flush_time)) => {
+                    state.synced = state.synced.max(upto);
+                    state.last_flush = flush_time;
+                    if upto >= target {
+                        state.released = 1;
+                    }
+                }
+                Err(_) => state.last_flush = Duration::ZERO,
             }
+            // Notified without the lock, so the callers woken do not queue behind it.
+            drop(state);
             self.shared.sync_done.notify_all();
             result?;
+            state = lock(&self.shared.sync_state);
         }
+    }
+
+    /// Before a new round's plan: gives the callers the last round released the chance to
+    /// append again, so the round covers them too. Without this wait, a caller released by one
+    /// round appends while the next one flushes and waits for the round after it: each caller
+    /// would ride every other round only. The leader yields until every caller woken by the last
+    /// round has appended once more, or half the last flush's duration has passed. A single
+    /// caller never waits: it is the one the last round released, and it has appended.
+    fn gather<'a>(&'a self, mut state: MutexGuard<'a, SyncState>) -> MutexGuard<'a, SyncState> {
+        let patience = state.last_flush / 2;
+        if patience.is_zero() {
+            return state;
+        }
+        let started = Instant::now();
+        loop {
+            let appended = self.shared.appended();
+            let returned = state.to_wake == 0
+                && appended >= state.appended_at_release.saturating_add(state.released);
+            if returned || started.elapsed() >= patience {
+                return state;
+            }
+            drop(state);
+            std::thread::yield_now();
+            state = lock(&self.shared.sync_state);
+        }
+    }
+
+    /// One group-commit round, run by its leader: a sync in two phases whose one flush runs
+    /// without the writer's lock. Under the lock the engine hands out a sync plan (the active
+    /// segment and its end; nothing is written); the leader flushes that segment's file
+    /// (`SharedMap::flush_ahead`, which starts after every byte below the plan's end was
+    /// stored) while appenders go on; under the lock again the engine acknowledges the plan's
+    /// end and writes its watermark, or falls back to a full sync if a rotation or truncation
+    /// overtook the plan. Returns the appends made durable and how long the flush took.
+    fn lead_sync_round(&self) -> Result<(u64, Duration)> {
+        #[cfg(all(test, not(loom)))]
+        self.shared.sync_rounds.fetch_add(1, Ordering::Relaxed);
+        let (plan, upto, unsynced_bytes) = {
+            let writer = lock(&self.shared.writer);
+            let plan = writer.engine.sync_plan()?;
+            (plan, self.shared.appended(), writer.unsynced_bytes)
+        };
+        let flush_started = Instant::now();
+        let flushed = if plan.needs_flush() {
+            self.shared.map(plan.segment()).map(|map| map.flush_ahead())
+        } else {
+            Some(Ok(()))
+        };
+        let flush_time = flush_started.elapsed();
+        let mut writer = lock(&self.shared.writer);
+        let completion = if let Some(flushed) = flushed {
+            writer.engine.complete_sync(plan, flushed)?
+        } else {
+            // The segment left the table meanwhile (a truncation removed it): the plan is
+            // stale, and so is any flush of that file.
+            writer.engine.sync()?;
+            SyncCompletion::FellBack
+        };
+        let upto = match completion {
+            SyncCompletion::Planned => {
+                writer.unsynced_bytes = writer.unsynced_bytes.saturating_sub(unsynced_bytes);
+                upto
+            }
+            SyncCompletion::FellBack => {
+                writer.unsynced_bytes = 0;
+                self.shared.appended()
+            }
+        };
+        Ok((upto, flush_time))
     }
 
     /// Seals the active segment and starts the next one; returns the new segment's id.
@@ -587,5 +679,94 @@ impl Wal {
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The active segment's mapping and the flush counts of its file: every `fdatasync`, and
+    /// those the engine's own barriers ran (under the writer's lock).
+    fn flush_counts(wal: &Wal) -> (Arc<SharedMap>, u64, u64) {
+        let writer = lock(&wal.shared.writer);
+        let active = writer.engine.active_id();
+        let map = wal.shared.map(active).unwrap();
+        let engine_flushes = writer.engine.segment(active).unwrap().region().flushes();
+        let all = map.fdatasyncs_for_test();
+        (map, all, engine_flushes)
+    }
+
+    #[test]
+    fn a_group_commit_round_costs_one_flush_and_none_under_the_writers_lock() {
+        const THREADS: u64 = 8;
+        const SYNCS_PER_THREAD: u64 = 40;
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), Options::new().segment_size(4 << 20)).unwrap();
+        let record = [7u8; 1024];
+        let (map, all_before, engine_before) = flush_counts(&wal);
+        let rounds_before = wal.shared.sync_rounds.load(Ordering::Relaxed);
+        std::thread::scope(|scope| {
+            for _ in 0..THREADS {
+                scope.spawn(|| {
+                    for _ in 0..SYNCS_PER_THREAD {
+                        wal.append(&record).unwrap();
+                        wal.sync().unwrap();
+                    }
+                });
+            }
+        });
+        let (after_map, all_after, engine_after) = flush_counts(&wal);
+        assert!(Arc::ptr_eq(&map, &after_map), "no rotation");
+        let rounds = wal.shared.sync_rounds.load(Ordering::Relaxed) - rounds_before;
+        let flushes = all_after - all_before;
+        println!(
+            "{} syncs in {rounds} rounds, {flushes} fdatasyncs",
+            THREADS * SYNCS_PER_THREAD
+        );
+        assert!(
+            (1..THREADS * SYNCS_PER_THREAD).contains(&rounds),
+            "concurrent syncs share rounds"
+        );
+        assert_eq!(flushes, rounds, "one flush per group-commit round");
+        assert_eq!(
+            engine_after, engine_before,
+            "no flush under the writer's lock"
+        );
+        let info = wal.segments().pop().unwrap();
+        assert_eq!(info.record_count, THREADS * SYNCS_PER_THREAD);
+        assert_eq!(
+            info.durable_end, info.end,
+            "the last round covered every append"
+        );
+    }
+
+    #[test]
+    fn a_failed_flush_of_a_group_commit_round_poisons_the_wal_until_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), Options::new()).unwrap();
+        wal.append(b"one").unwrap();
+        wal.sync().unwrap();
+        let position = wal.append(b"two").unwrap();
+        let (map, _, _) = flush_counts(&wal);
+        map.fail_flushes_for_test();
+        assert!(wal.sync().is_err(), "the round's flush failed");
+        assert!(wal.is_poisoned());
+        assert!(
+            wal.sync().is_err(),
+            "a failed flush is never retried into success"
+        );
+        assert!(wal.append(b"three").is_err());
+        let durable = wal.segments().pop().unwrap().durable_end;
+        assert!(
+            durable <= position.offset,
+            "the failed round acknowledged nothing"
+        );
+        drop(map);
+        drop(wal);
+        let wal = Wal::open(dir.path(), Options::new()).unwrap();
+        assert!(!wal.is_poisoned());
+        wal.append(b"three").unwrap();
+        wal.sync().unwrap();
     }
 }

@@ -1023,3 +1023,149 @@ fn file_cut_exactly_at_a_record_boundary_below_its_watermark_is_not_a_clean_end(
         Err(Error::Corrupt { offset, reason: CorruptionReason::Erased, .. }) if offset == offsets[4]
     ));
 }
+
+#[test]
+fn a_completed_sync_plan_acknowledges_its_end_only_and_writes_it_as_the_watermark() {
+    let mut bytes = [0u8; 512];
+    let mut segment = create(&mut bytes);
+    segment.append(&payload(0), 0).unwrap();
+    segment.append(&payload(1), 0).unwrap();
+    let plan = segment.sync_plan().unwrap();
+    assert!(plan.needs_flush());
+    assert_eq!(plan.end(), segment.end());
+    // Appended after the plan: not covered by the flush, not acknowledged by it.
+    segment.append(&payload(2), 0).unwrap();
+    assert_eq!(
+        segment.complete_sync(plan, Ok(()), T + 1).unwrap(),
+        SyncCompletion::Planned
+    );
+    assert_eq!(segment.durable_end(), plan.end());
+    assert!(segment.end() > plan.end());
+    let header = *segment.header();
+    assert_eq!(header.write_offset, plan.end());
+    assert_eq!(header.entry_count, 2, "the records below the plan's end");
+    assert!(header.flags.has_watermark());
+    assert_eq!(header.last_modified_at, T + 1);
+    // The third record and the watermark header are left for the next flush.
+    let next = segment.sync_plan().unwrap();
+    assert!(next.needs_flush());
+    segment.complete_sync(next, Ok(()), T + 2).unwrap();
+    assert_eq!(segment.durable_end(), segment.end());
+    drop(segment);
+    let written = SegmentHeader::decode(bytes[..64].try_into().unwrap()).unwrap();
+    assert_eq!(written.write_offset, next.end());
+    assert_eq!(written.entry_count, 3);
+}
+
+#[test]
+fn a_completed_plan_clears_the_dirty_header_it_flushed_and_then_needs_no_flush() {
+    let mut bytes = [0u8; 512];
+    let mut segment = create(&mut bytes);
+    segment.append(&payload(0), 0).unwrap();
+    segment.sync(T).unwrap();
+    // Nothing appended, but the watermark header written by that sync is not durable yet.
+    let plan = segment.sync_plan().unwrap();
+    assert!(plan.needs_flush(), "the watermark header is dirty");
+    segment.complete_sync(plan, Ok(()), T).unwrap();
+    let idle = segment.sync_plan().unwrap();
+    assert!(!idle.needs_flush(), "the flush covered the header");
+    assert_eq!(
+        segment.complete_sync(idle, Ok(()), T).unwrap(),
+        SyncCompletion::Planned
+    );
+    // A header written after a plan (the first log index of a new run) stays dirty.
+    let mut bytes = [0u8; 512];
+    let mut segment = create(&mut bytes);
+    let plan = segment.sync_plan().unwrap();
+    segment.append(&payload(0), 7).unwrap();
+    segment.complete_sync(plan, Ok(()), T).unwrap();
+    assert!(segment.sync_plan().unwrap().needs_flush());
+}
+
+#[test]
+fn a_sync_plan_overtaken_by_a_truncation_or_a_seal_falls_back_to_a_full_sync() {
+    let mut bytes = [0u8; 1024];
+    let mut segment = create(&mut bytes);
+    for i in 0..3 {
+        segment.append(&payload(i), 0).unwrap();
+    }
+    let plan = segment.sync_plan().unwrap();
+    // Truncated and written again past the plan's end while the caller flushed: the flush
+    // did not cover the new bytes below that end.
+    segment.truncate_to(1, T).unwrap();
+    for i in 3..6 {
+        segment.append(&payload(i), 0).unwrap();
+    }
+    assert!(segment.end() > plan.end());
+    assert_eq!(
+        segment.complete_sync(plan, Ok(()), T).unwrap(),
+        SyncCompletion::FellBack
+    );
+    assert_eq!(
+        segment.durable_end(),
+        segment.end(),
+        "the full sync covered all"
+    );
+    assert_eq!(segment.header().write_offset, segment.end());
+
+    let plan = segment.sync_plan().unwrap();
+    segment.seal(T).unwrap();
+    let sealed_header = *segment.header();
+    assert_eq!(
+        segment.complete_sync(plan, Ok(()), T).unwrap(),
+        SyncCompletion::FellBack
+    );
+    assert_eq!(
+        *segment.header(),
+        sealed_header,
+        "a sealed header is not touched"
+    );
+}
+
+#[test]
+fn a_plan_completed_after_a_full_sync_never_lowers_the_durable_end() {
+    let mut bytes = [0u8; 512];
+    let mut segment = create(&mut bytes);
+    segment.append(&payload(0), 0).unwrap();
+    let plan = segment.sync_plan().unwrap();
+    segment.append(&payload(1), 0).unwrap();
+    segment.sync(T).unwrap();
+    let synced = *segment.header();
+    assert_eq!(
+        segment.complete_sync(plan, Ok(()), T + 1).unwrap(),
+        SyncCompletion::Planned
+    );
+    assert_eq!(segment.durable_end(), segment.end());
+    assert_eq!(*segment.header(), synced);
+}
+
+#[test]
+fn a_failed_flush_of_a_sync_plan_poisons_the_segment() {
+    let mut bytes = [0u8; 512];
+    let region = FailingRegion {
+        inner: RamRegion::new(&mut bytes),
+        fail_next_persist: false,
+    };
+    let mut segment = Segment::create(region, ID, init()).unwrap();
+    segment.append(b"one", 0).unwrap();
+    let plan = segment.sync_plan().unwrap();
+    assert!(matches!(
+        segment.complete_sync(plan, Err(Injected), T),
+        Err(Error::Region {
+            source: Injected,
+            offset: 64,
+            ..
+        })
+    ));
+    assert_eq!(segment.durable_end(), 64);
+    assert!(segment.is_poisoned());
+    assert!(matches!(
+        segment.sync(T),
+        Err(Error::Poisoned {
+            first_failure: RegionErrorKind::Io,
+            ..
+        })
+    ));
+    assert!(segment.sync_plan().is_err());
+    assert!(segment.append(b"two", 0).is_err());
+}

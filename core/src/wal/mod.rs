@@ -28,6 +28,7 @@ use alloc::vec::Vec;
 pub use cursor::{WalCursor, WalStep};
 pub use open::RecoveryReport;
 pub use retention::RetentionPolicy;
+pub use write::SyncPlan;
 
 use crate::barrier::{Barrier, is_skipped};
 use crate::error::{Error, Result};
@@ -187,6 +188,8 @@ pub struct WalEngine<S: Storage> {
     active: SegmentId,
     /// Set by the first failed write, persist or sync: the medium's state is unknown.
     poisoned: Option<RegionErrorKind>,
+    /// Changed by every rotation and truncation: a [`SyncPlan`] taken before is stale.
+    sync_generation: u64,
 }
 
 impl<S: Storage> WalEngine<S> {

@@ -62,6 +62,7 @@ impl<S: Storage> WalEngine<S> {
             segments: alloc::collections::BTreeMap::new(),
             active: SegmentId(0),
             poisoned: None,
+            sync_generation: 0,
         };
         let mut report = RecoveryReport::default();
         let mut ids = engine

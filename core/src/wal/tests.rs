@@ -8,7 +8,7 @@ use super::*;
 use crate::error::CorruptionReason;
 use crate::format::SegmentHeader;
 use crate::region::RegionErrorKind;
-use crate::segment::OpenOptions;
+use crate::segment::{OpenOptions, SyncCompletion};
 use crate::testing::{MemError, MemStorage};
 
 type Engine = WalEngine<MemStorage>;
@@ -680,4 +680,96 @@ fn a_sealed_segments_table_is_read_when_first_needed_and_a_wrong_one_rebuilt_the
         .collect();
     assert_eq!(frames.len(), good.len() / 16);
     assert_eq!(frames[0].offset, expected[0].offset);
+}
+
+/// The durable watermark in segment `id`'s header bytes.
+fn stored_watermark(engine: &Engine, id: SegmentId) -> u64 {
+    let bytes = engine.storage().segment_bytes(id).unwrap();
+    SegmentHeader::decode(bytes[..64].try_into().unwrap())
+        .unwrap()
+        .write_offset
+}
+
+#[test]
+fn a_completed_sync_plan_acknowledges_the_records_before_it_and_writes_its_end_as_watermark() {
+    let (mut engine, _) = open(MemStorage::new(), 4096);
+    engine.append(&payload(1, 40), 0).unwrap();
+    let plan = engine.sync_plan().unwrap();
+    assert_eq!(plan.segment(), SegmentId(1));
+    assert!(plan.needs_flush());
+    engine.append(&payload(2, 40), 0).unwrap();
+    assert_eq!(
+        engine.complete_sync(plan, Ok(())).unwrap(),
+        SyncCompletion::Planned
+    );
+    let info = engine.segment_infos().next().unwrap();
+    assert_eq!(info.durable_end, plan.end());
+    assert!(info.end > plan.end());
+    assert_eq!(stored_watermark(&engine, SegmentId(1)), plan.end());
+}
+
+#[test]
+fn a_sync_plan_completed_after_a_rotation_or_a_truncation_falls_back_to_a_full_sync() {
+    let (mut engine, _) = open(MemStorage::new(), 4096);
+    engine.append(&payload(1, 40), 1).unwrap();
+    let plan = engine.sync_plan().unwrap();
+    engine.rotate().unwrap();
+    engine.append(&payload(2, 40), 2).unwrap();
+    assert_eq!(
+        engine.complete_sync(plan, Ok(())).unwrap(),
+        SyncCompletion::FellBack
+    );
+    let active = engine.segment_infos().last().unwrap();
+    assert_eq!(active.id, SegmentId(2));
+    assert_eq!(active.durable_end, active.end);
+
+    // Segment 2 is removed by a truncation and created again by a rotation: the same id, and
+    // bytes below the plan's end that its flush never saw.
+    let plan = engine.sync_plan().unwrap();
+    assert_eq!(plan.segment(), SegmentId(2));
+    engine.truncate_after(1).unwrap();
+    assert_eq!(engine.rotate().unwrap(), SegmentId(2));
+    for i in 2..6 {
+        engine.append(&payload(i, 40), i).unwrap();
+    }
+    assert!(engine.segment_infos().last().unwrap().end > plan.end());
+    assert_eq!(
+        engine.complete_sync(plan, Ok(())).unwrap(),
+        SyncCompletion::FellBack
+    );
+    let active = engine.segment_infos().last().unwrap();
+    assert_eq!(active.durable_end, active.end);
+    assert_eq!(stored_watermark(&engine, SegmentId(2)), active.end);
+}
+
+#[test]
+fn a_failed_flush_of_a_sync_plan_poisons_the_engine_until_reopen() {
+    let (mut engine, _) = open(MemStorage::new(), 4096);
+    engine.append(b"one", 0).unwrap();
+    let plan = engine.sync_plan().unwrap();
+    let failure = MemError {
+        kind: RegionErrorKind::Io,
+    };
+    assert!(matches!(
+        engine.complete_sync(plan, Err(failure)),
+        Err(Error::Region {
+            segment: SegmentId(1),
+            source: MemError {
+                kind: RegionErrorKind::Io
+            },
+            ..
+        })
+    ));
+    assert!(engine.is_poisoned());
+    assert!(matches!(
+        engine.sync(),
+        Err(Error::Poisoned {
+            first_failure: RegionErrorKind::Io,
+            ..
+        })
+    ));
+    assert!(engine.sync_plan().is_err());
+    assert!(engine.append(b"two", 0).is_err());
+    let (engine, _) = open(engine.into_storage(), 4096);
+    assert!(!engine.is_poisoned());
 }

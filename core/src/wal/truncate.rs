@@ -86,6 +86,7 @@ impl<S: Storage> WalEngine<S> {
     }
 
     fn truncate_at(&mut self, target: SegmentId, keep: u64) -> Result<(), S::Error> {
+        self.sync_generation += 1;
         if !self.segments.contains_key(&target) {
             return Err(Error::NoSuchSegment { segment: target });
         }

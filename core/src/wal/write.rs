@@ -5,6 +5,10 @@
 //! and the directory is synced. A crash between any two steps recovers to the old segment sealed
 //! and last, which recovery follows with a new active segment, or to both segments (§13.12,
 //! §13.18).
+//!
+//! Sync comes whole ([`WalEngine::sync`]) or in two phases ([`WalEngine::sync_plan`], a flush
+//! by the caller, [`WalEngine::complete_sync`]), for a backend that flushes without holding the
+//! engine (see [`crate::segment`]'s "Sync in two phases").
 
 use alloc::vec::Vec;
 
@@ -12,8 +16,38 @@ use super::WalEngine;
 use crate::error::{Error, Result};
 use crate::format::frame_len;
 use crate::position::{Position, SegmentId};
-use crate::segment::{NextLogIndex, check_payload_fits};
+use crate::segment::{NextLogIndex, SegmentSyncPlan, SyncCompletion, check_payload_fits};
 use crate::storage::Storage;
+
+/// A sync plan of the engine ([`WalEngine::sync_plan`]): which segment to flush, the end the
+/// flush makes durable, and what [`WalEngine::complete_sync`] needs to check that nothing
+/// overtook it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncPlan {
+    /// The active segment when the plan was taken.
+    segment: SegmentId,
+    /// The engine's sync generation when the plan was taken.
+    generation: u64,
+    /// The segment's own plan.
+    inner: SegmentSyncPlan,
+}
+
+impl SyncPlan {
+    /// The segment whose region the caller flushes.
+    pub fn segment(&self) -> SegmentId {
+        self.segment
+    }
+
+    /// The end of the data (in [`SyncPlan::segment`]) the plan makes durable.
+    pub fn end(&self) -> u64 {
+        self.inner.end()
+    }
+
+    /// Whether the caller must flush the segment's region before completing the plan.
+    pub fn needs_flush(&self) -> bool {
+        self.inner.needs_flush()
+    }
+}
 
 impl<S: Storage> WalEngine<S> {
     /// The log index the next record must carry: `Some(n)` once a record carries one (the run
@@ -162,6 +196,7 @@ impl<S: Storage> WalEngine<S> {
     }
 
     fn rotate_locked(&mut self) -> Result<(), S::Error> {
+        self.sync_generation += 1;
         let old = self.active;
         let next = self.next_id()?;
         if self
@@ -180,6 +215,65 @@ impl<S: Storage> WalEngine<S> {
         self.check_changeable()?;
         let now = self.now();
         let result = self.active_slot()?.segment.sync(now);
+        self.note_failure(result)
+    }
+
+    /// First phase of a sync in two phases: notes the active segment and its end. Writes
+    /// nothing, so it is cheap under a lock. The caller then flushes that segment's region if
+    /// [`SyncPlan::needs_flush`] says so (a full barrier that starts after this call returned,
+    /// and may run while others append) and hands the outcome to [`WalEngine::complete_sync`].
+    ///
+    /// A plan belongs to this engine: complete it on the engine that issued it.
+    pub fn sync_plan(&self) -> Result<SyncPlan, S::Error> {
+        self.check_changeable()?;
+        let slot = self
+            .segments
+            .get(&self.active)
+            .ok_or(Error::NoSuchSegment {
+                segment: self.active,
+            })?;
+        Ok(SyncPlan {
+            segment: self.active,
+            generation: self.sync_generation,
+            inner: slot.segment.sync_plan()?,
+        })
+    }
+
+    /// Second phase of a sync in two phases: `flushed` is the outcome of the caller's flush of
+    /// [`SyncPlan::segment`]'s region (`Ok(())` too when the plan needed none).
+    ///
+    /// A failed flush poisons the engine (SPEC §13.4): it is returned as [`Error::Region`], and
+    /// every later change fails until reopen. A plan overtaken by a rotation, a truncation or a
+    /// seal falls back to a full [`WalEngine::sync`] ([`SyncCompletion::FellBack`]: everything
+    /// appended so far is durable). Otherwise the records below the plan's end are durable and
+    /// acknowledged ([`SyncCompletion::Planned`]); those appended after the plan was taken are
+    /// not.
+    pub fn complete_sync(
+        &mut self,
+        plan: SyncPlan,
+        flushed: core::result::Result<(), S::Error>,
+    ) -> Result<SyncCompletion, S::Error> {
+        let now = self.now();
+        if let Err(source) = flushed {
+            let result = match self.segments.get_mut(&plan.segment) {
+                Some(slot) => slot.segment.complete_sync(plan.inner, Err(source), now),
+                None => Err(Error::Region {
+                    segment: plan.segment,
+                    offset: plan.end(),
+                    source,
+                }),
+            };
+            return self.note_failure(result);
+        }
+        self.check_changeable()?;
+        if plan.generation != self.sync_generation || plan.segment != self.active {
+            self.sync()?;
+            return Ok(SyncCompletion::FellBack);
+        }
+        let result = self
+            .active_slot()?
+            .segment
+            .complete_sync(plan.inner, Ok(()), now);
         self.note_failure(result)
     }
 
