@@ -48,7 +48,7 @@
 //! Pages prepared but not yet written are dirty zeros in the page cache: the segment's flush
 //! (see `MmapRegion`'s "Flushes") covers only `[0, written_hi)` of a segment this process
 //! created, so a sync never writes them back. The kernel may (after 30 s by default), which
-//! costs disk bandwidth, as PostgreSQL's `wal_init_zero` does, and changes no byte.
+//! costs disk bandwidth, as the `wal_init_zero` of Postgres does, and changes no byte.
 
 use std::ops::Range;
 use std::os::unix::fs::OpenOptionsExt;
