@@ -380,6 +380,58 @@ mod tests {
         assert!(segment.region_mut().sync().is_err());
     }
 
+    /// Open maps a sealed segment only when its bytes are first needed (see `mmap`'s "Lazy
+    /// mapping"): its header is read with `pread`, and its records still read back, also after
+    /// its file was removed (the open descriptor keeps the file).
+    #[test]
+    #[cfg(not(loom))]
+    fn a_sealed_segment_is_mapped_on_first_read_and_reads_back_after_its_file_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut segment = new_segment(dir.path());
+        let offset = segment.append(b"sealed record", 0).unwrap();
+        segment.seal(2).unwrap();
+        drop(segment);
+        let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
+        let region = storage.open_segment(SegmentId(1)).unwrap();
+        let (mut segment, report) =
+            walfs_core::Segment::open(region, SegmentId(1), walfs_core::OpenOptions::default())
+                .unwrap();
+        assert!(report.scan.is_none() && segment.is_sealed());
+        assert!(
+            !segment.region().shared().is_mapped(),
+            "open read the header without mapping the file"
+        );
+        fs::remove_file(storage.segment_path(SegmentId(1))).unwrap();
+        let frame = segment.read(offset).unwrap();
+        assert_eq!(segment.payload(&frame), Some(&b"sealed record"[..]));
+        assert!(segment.region().shared().is_mapped());
+    }
+
+    /// A mapping that cannot be made when first needed (here: a read-write mapping of a file
+    /// opened read-only) fails the access that needed it with an I/O error saying so; reads of
+    /// the header, which need no mapping, still work.
+    #[test]
+    #[cfg(not(loom))]
+    fn a_mapping_that_fails_on_first_use_is_an_io_error_of_that_access() {
+        use walfs_core::region::{Region, RegionError, RegionErrorKind, RegionRead};
+
+        let dir = tempfile::tempdir().unwrap();
+        drop(new_segment(dir.path()));
+        let path = dir.path().join(segment_file_name(SegmentId(1), ".wal"));
+        let read_only_file = File::open(&path).unwrap();
+        let mut region = MmapRegion::new(SharedMap::map(read_only_file, true).unwrap());
+        let mut header = [0u8; 64];
+        region.read_at(0, &mut header).unwrap();
+        assert_ne!(header, [0u8; 64]);
+        assert_eq!(region.bytes(64..128), None);
+        let error = region.write_at(64, b"x").unwrap_err();
+        assert_eq!(error.kind(), RegionErrorKind::Io, "{error}");
+        assert!(error.to_string().contains("map segment"), "{error}");
+        let mut view = crate::mmap::PinnedView::pin(region.shared()).unwrap();
+        let error = view.read_at(64, &mut [0u8; 8]).unwrap_err();
+        assert_eq!(error.kind(), RegionErrorKind::Io, "{error}");
+    }
+
     #[test]
     fn only_canonical_names_are_segments() {
         assert_eq!(
