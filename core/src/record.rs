@@ -56,6 +56,7 @@ pub fn inspect_frame<R: RegionRead>(
             limit,
             check,
             R::ERASED_BYTE,
+            None,
         ));
     }
     let mut head = [0u8; FRAME_HEADER_LEN];
@@ -78,13 +79,77 @@ pub fn inspect_frame<R: RegionRead>(
     Ok(FrameStatus::Valid(frame))
 }
 
-/// [`inspect_frame`] over `bytes`, the view of `offset..limit`.
-fn inspect_frame_in(
+/// Erased space that a scan checks alongside the CRCs of the records it verifies (see `scan`):
+/// consecutive words of a view, from a start the scan chooses (moved up past the first frame
+/// verified if that frame reaches above it), in ascending order like the records.
+pub(crate) struct SideCheck<'a> {
+    /// The words of the view, which starts at offset `base`.
+    words: &'a [[u8; 8]],
+    base: u64,
+    /// Words `start..high` are checked.
+    start: usize,
+    high: usize,
+    pattern: u64,
+    /// The OR of the differences found: 0 while everything checked is erased.
+    any: u64,
+}
+
+impl<'a> SideCheck<'a> {
+    /// A check of the whole words of `view`, which starts at offset `base`, for bytes equal to
+    /// `erased`, from offset `start` up.
+    pub(crate) fn new(view: &'a [u8], base: u64, start: u64, erased: u8) -> Self {
+        let (words, _) = view.as_chunks::<8>();
+        let start = Self::index(base, start).min(words.len());
+        SideCheck {
+            words,
+            base,
+            start,
+            high: start,
+            pattern: u64::from_le_bytes([erased; 8]),
+            any: 0,
+        }
+    }
+
+    /// The index of the first word at or above `offset`.
+    fn index(base: u64, offset: u64) -> usize {
+        usize::try_from(offset.saturating_sub(base).div_ceil(8)).unwrap_or(usize::MAX)
+    }
+
+    /// The range found erased (empty if anything checked was not).
+    pub(crate) fn erased(&self) -> core::ops::Range<u64> {
+        let at = |index: usize| self.base + index as u64 * 8;
+        if self.any == 0 {
+            at(self.start)..at(self.high)
+        } else {
+            at(self.high)..at(self.high)
+        }
+    }
+
+    /// The next `count` words, none of them below offset `floor` if none were taken yet.
+    fn take(&mut self, count: usize, floor: u64) -> &'a [[u8; 8]] {
+        if self.high == self.start {
+            self.start = self
+                .start
+                .max(Self::index(self.base, floor))
+                .min(self.words.len());
+            self.high = self.start;
+        }
+        let high = self.high.saturating_add(count).min(self.words.len());
+        let taken = self.words.get(self.high..high).unwrap_or_default();
+        self.high = high;
+        taken
+    }
+}
+
+/// [`inspect_frame`] over `bytes`, the view of `offset..limit`. With `side`, as many words of
+/// erased space as the payload has are checked during its CRC.
+pub(crate) fn inspect_frame_in(
     bytes: &[u8],
     offset: u64,
     limit: u64,
     check: CrcCheck,
     erased: u8,
+    side: Option<&mut SideCheck<'_>>,
 ) -> FrameStatus {
     let Some((head, _)) = bytes.split_first_chunk::<FRAME_HEADER_LEN>() else {
         // The caller guarantees 16 bytes; a view shorter than asked is a fault of the region.
@@ -105,7 +170,13 @@ fn inspect_frame_in(
     if check == CrcCheck::Verify {
         let mut crc = Crc32c::new();
         crc.update(&head[4..8]);
-        crc.update(bytes.get(FRAME_HEADER_LEN..payload_end).unwrap_or_default());
+        let payload = bytes.get(FRAME_HEADER_LEN..payload_end).unwrap_or_default();
+        if let Some(side) = side {
+            let words = side.take(payload.len() / 8, frame.next_offset());
+            side.any |= crc.update_and_compare(payload, words, side.pattern);
+        } else {
+            crc.update(payload);
+        }
         if let Some(reason) = crc_mismatch(*head, crc.finish()) {
             return FrameStatus::Invalid(reason);
         }
