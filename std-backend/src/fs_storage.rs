@@ -182,13 +182,24 @@ impl Storage for FsStorage {
         Ok(MmapRegion::new(shared))
     }
 
+    /// Opens the file relative to the directory's descriptor (one path component to look up,
+    /// not the whole path: open does this for every segment) and maps it when first used.
     fn open_segment(&mut self, id: SegmentId) -> Result<MmapRegion, FsError> {
+        use rustix::fs::{Mode, OFlags};
+        let access = if self.read_only {
+            OFlags::RDONLY
+        } else {
+            OFlags::RDWR
+        };
+        let file = rustix::fs::openat(
+            &self.dir_file,
+            segment_file_name(id, &self.ext),
+            access | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map(File::from)
+        .map_err(|e| FsError::io("open segment", e.into()).at(self.segment_path(id)))?;
         let path = self.segment_path(id);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(!self.read_only)
-            .open(&path)
-            .map_err(|e| FsError::io("open segment", e).at(&path))?;
         let shared = SharedMap::map(file, !self.read_only).map_err(|e| e.at(&path))?;
         Ok(MmapRegion::new(shared))
     }
@@ -218,12 +229,13 @@ impl Storage for FsStorage {
         }
     }
 
+    /// A `stat` relative to the directory's descriptor (see `open_segment`), following links.
     fn index_len(&mut self, id: SegmentId) -> Result<Option<u64>, FsError> {
-        let path = self.index_path(id);
-        match fs::metadata(&path) {
-            Ok(meta) => Ok(Some(meta.len())),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(FsError::io("stat index file", e).at(&path)),
+        let name = format!("{}.idx", segment_file_name(id, &self.ext));
+        match rustix::fs::statat(&self.dir_file, name, rustix::fs::AtFlags::empty()) {
+            Ok(stat) => Ok(Some(u64::try_from(stat.st_size).unwrap_or(0))),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(FsError::io("stat index file", e.into()).at(self.index_path(id))),
         }
     }
 
