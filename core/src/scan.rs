@@ -16,8 +16,20 @@
 //! Segments without a watermark (written by the Go original, or on media that cannot rewrite the
 //! header) pass the header length as watermark, so every stop is a clean end or a torn tail.
 //!
-//! The scan reads every byte through [`inspect_frame`], which bounds each access by `limit`: it
-//! never panics and never reads out of bounds, whatever the bytes.
+//! The scan reads every frame with the checks of [`inspect_frame`], which bound each access by
+//! `limit`: it never panics and never reads out of bounds, whatever the bytes.
+//!
+//! # Cost
+//!
+//! Open's target is at most twice the CRC-32C time of the bytes it must check (every record of
+//! the active segment, and its erased tail). On a region with a zero-copy view the scan takes
+//! one view of the whole segment and parses frames in it without copies, and it checks the
+//! erased tail *alongside* the record CRCs: the CRC instruction is bound by its latency, so
+//! comparing a second stream of words in the same loop is nearly free, where a separate pass
+//! over the tail had cost about a third of the CRC's time (1 GiB bench log, 16 MiB segments, the
+//! active one half full). What that finds erased is a fact about those bytes only: the search
+//! for the last dirty byte still covers every byte after the end, so the verdict is the one of
+//! a plain scan (a test compares the two byte for byte).
 
 use core::ops::Range;
 
