@@ -113,6 +113,7 @@ pub fn scan_segment<R: RegionRead>(
 ) -> Result<ScanOutcome, R::Error> {
     let limit = limit.min(region.capacity());
     let header_end = HEADER_LEN as u64;
+    region.will_read(header_end.min(limit)..limit);
     let (offset, record_count, stop_reason, erased) =
         if let Some(view) = region.bytes(header_end.min(limit)..limit) {
             scan_view(view, limit, watermark, R::ERASED_BYTE, &mut visit)
@@ -413,6 +414,45 @@ mod tests {
         fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), RamRegionError> {
             self.0.read_at(offset, buf)
         }
+    }
+
+    /// A RAM region that records the read hints it is given.
+    struct Hinted<'a> {
+        inner: RamRegion<'a>,
+        hints: core::cell::RefCell<alloc::vec::Vec<Range<u64>>>,
+    }
+
+    impl RegionRead for Hinted<'_> {
+        type Error = RamRegionError;
+        fn capacity(&self) -> u64 {
+            self.inner.capacity()
+        }
+        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), RamRegionError> {
+            self.inner.read_at(offset, buf)
+        }
+        fn bytes(&self, range: Range<u64>) -> Option<&[u8]> {
+            self.inner.bytes(range)
+        }
+        fn will_read(&self, range: Range<u64>) {
+            self.hints.borrow_mut().push(range);
+        }
+    }
+
+    /// The scan tells the region, before it reads, that it will read everything from the end of
+    /// the header to its limit (a mapped region populates those pages ahead of it).
+    #[test]
+    fn the_scan_announces_the_range_it_reads() {
+        let mut bytes = [0u8; 2048];
+        let end = write_frames(&mut bytes, 3, 50);
+        let mut region = Hinted {
+            inner: RamRegion::new(&mut bytes),
+            hints: core::cell::RefCell::default(),
+        };
+        let outcome = scan_segment(&mut region, 1024, end, |_| {}).unwrap();
+        assert_eq!(outcome.stop, ScanStop::CleanEnd);
+        let hints = region.hints.borrow();
+        assert_eq!(hints.len(), 1);
+        assert_eq!(hints[0], 64..1024);
     }
 
     /// `count` frames of `payload_len`-byte payloads from offset 64; returns their end.
