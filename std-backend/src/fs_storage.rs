@@ -419,6 +419,43 @@ mod tests {
         assert!(segment.region().shared().is_mapped());
     }
 
+    /// The scan's read-ahead (a background populate of the active segment) changes nothing the
+    /// open finds, and a segment closed and removed while it may still run stays harmless: the
+    /// thread holds the mapping, and a reopen reads every record back.
+    #[test]
+    #[cfg(not(loom))]
+    fn the_scan_read_ahead_changes_nothing_and_outlives_a_closed_segment_harmlessly() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
+        let region = storage.create_segment(SegmentId(1), 8 << 20).unwrap();
+        let init = walfs_core::SegmentInit {
+            created_at: 1,
+            marker: 0,
+            first_log_index: 0,
+        };
+        let mut segment = walfs_core::Segment::create(region, SegmentId(1), init).unwrap();
+        let payload = [0xA5u8; 1000];
+        let offsets: Vec<u64> = (0..4000)
+            .map(|_| segment.append(&payload, 0).unwrap())
+            .collect();
+        segment.sync(2).unwrap();
+        drop(segment);
+        for round in 0..3 {
+            let region = storage.open_segment(SegmentId(1)).unwrap();
+            let (mut segment, report) =
+                walfs_core::Segment::open(region, SegmentId(1), walfs_core::OpenOptions::default())
+                    .unwrap();
+            let scan = report.scan.unwrap();
+            assert_eq!(scan.stop, walfs_core::ScanStop::CleanEnd, "round {round}");
+            assert_eq!(scan.record_count, offsets.len() as u64);
+            let frame = segment.read(offsets[3999]).unwrap();
+            assert_eq!(segment.payload(&frame), Some(&payload[..]));
+            // Dropped at once, while the read-ahead may still be populating.
+            drop(segment);
+        }
+        storage.remove_segment(SegmentId(1)).unwrap();
+    }
+
     /// A mapping that cannot be made when first needed (here: a read-write mapping of a file
     /// opened read-only) fails the access that needed it with an I/O error saying so; reads of
     /// the header, which need no mapping, still work.

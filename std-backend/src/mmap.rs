@@ -37,6 +37,22 @@
 //! without an `mmap` and a page fault per segment: for the 1 GiB bench log (63 sealed segments)
 //! that was about a sixth of the open's time. A mapping that fails when first needed is an I/O
 //! error of that access ("map segment"), as it was of the open before.
+//!
+//! # Scan read-ahead
+//!
+//! A recovery scan reads every byte of the active segment (16 MiB by default) through the
+//! mapping, and the page cache of a segment written through a mapping holds 4 KiB folios, so
+//! each page costs the kernel its own mapping work: a third of the open's time, after the CRC
+//! the largest part. Populating the pages in bulk in the scanning thread (`MADV_POPULATE_READ`)
+//! costs more than the faults it saves (the kernel walks every page a second time: 22 % of the
+//! open's samples against 15 % for the faults). So [`RegionRead::will_read`], which the scan
+//! calls first, hands the populate to a short-lived thread: on another core it overlaps the
+//! CRC, and the scan finds the pages mapped (1 GiB bench log: open 2.3 ms to 1.8 ms, and
+//! 195 ms to 140 ms with every sealed segment verified). The thread holds an `Arc` of the
+//! mapping, so the mapping outlives it; it only calls `madvise`, creates no slice, and changes
+//! nothing a reader can see. Where no core is free it costs a thread start and the populate
+//! competes with the scan (two runs with both cores of the bench machine kept busy: about as
+//! fast as without it).
 
 #![allow(unsafe_code)]
 
@@ -52,6 +68,9 @@ use crate::gate::{REMOVED, ReadGate};
 use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, OnceLock, Ordering};
 
 const HEADER_END: u64 = HEADER_LEN as u64;
+
+/// Bytes populated per `madvise` call of the scan read-ahead.
+const READ_AHEAD_CHUNK: usize = 256 * 1024;
 
 /// One mapped segment file, shared by its writer and readers.
 #[derive(Debug)]
@@ -175,6 +194,28 @@ impl SharedMap {
     pub(crate) fn populate(&self) {
         if let Ok(map) = self.mapping() {
             let _ = map.advise(Advice::PopulateRead);
+        }
+    }
+
+    /// `MADV_POPULATE_READ` of `start..start + len`, in chunks taken alternately from its lower
+    /// and its upper half: the order in which a recovery scan reads an active segment (records
+    /// from the bottom, the erased tail from the watermark, often the middle). Errors are
+    /// ignored: this only saves the reader page faults.
+    #[cfg(not(loom))]
+    fn populate_halves(&self, start: usize, len: usize) {
+        let Some(map) = self.map.get() else {
+            return;
+        };
+        let half = len / 2;
+        let mut at = 0;
+        while at < len - half {
+            for base in [start, start + half] {
+                let end = (base + at + READ_AHEAD_CHUNK).min(base + len - half);
+                if let Some(chunk_len) = end.checked_sub(base + at) {
+                    let _ = map.advise_range(Advice::PopulateRead, base + at, chunk_len);
+                }
+            }
+            at += READ_AHEAD_CHUNK;
         }
     }
 
@@ -377,6 +418,27 @@ impl RegionRead for MmapRegion {
 
     fn bytes(&self, range: Range<u64>) -> Option<&[u8]> {
         self.writer_slice(range)
+    }
+
+    /// Populates the pages of `range` from a short-lived background thread (see "Scan
+    /// read-ahead"); ranges under 1 MiB are left to the reader's own faults.
+    fn will_read(&self, range: Range<u64>) {
+        #[cfg(not(loom))]
+        {
+            let Some((start, len)) = self.shared.range(&range) else {
+                return;
+            };
+            if len < 4 * READ_AHEAD_CHUNK || self.shared.mapping().is_err() {
+                return;
+            }
+            let shared = Arc::clone(&self.shared);
+            // A failed spawn only means the reader faults the pages in itself.
+            let _ = std::thread::Builder::new()
+                .name("walfs-read-ahead".into())
+                .spawn(move || shared.populate_halves(start, len));
+        }
+        #[cfg(loom)]
+        let _ = range;
     }
 }
 
