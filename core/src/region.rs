@@ -61,6 +61,13 @@ pub trait RegionRead {
         let _ = range;
         None
     }
+
+    /// A hint that every byte of `range` is about to be read (a recovery scan): a mapped region
+    /// can bring the pages in ahead of the reader. Changes nothing that can be read; the default
+    /// does nothing.
+    fn will_read(&self, range: Range<u64>) {
+        let _ = range;
+    }
 }
 
 /// Write access and durability barriers.

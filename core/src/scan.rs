@@ -16,14 +16,34 @@
 //! Segments without a watermark (written by the Go original, or on media that cannot rewrite the
 //! header) pass the header length as watermark, so every stop is a clean end or a torn tail.
 //!
-//! The scan reads every byte through [`inspect_frame`], which bounds each access by `limit`: it
-//! never panics and never reads out of bounds, whatever the bytes.
+//! The scan reads every frame with the checks of [`inspect_frame`], which bound each access by
+//! `limit`: it never panics and never reads out of bounds, whatever the bytes.
+//!
+//! # Cost
+//!
+//! Open's target is at most twice the CRC-32C time of the bytes it must check (every record of
+//! the active segment, and its erased tail). On a region with a zero-copy view the scan takes
+//! one view of the whole segment and parses frames in it without copies, and it checks the
+//! erased tail *alongside* the record CRCs: the CRC instruction is bound by its latency, so
+//! comparing a second stream of words in the same loop is nearly free, where a separate pass
+//! over the tail had cost about a third of the CRC's time (1 GiB bench log, 16 MiB segments, the
+//! active one half full). What that finds erased is a fact about those bytes only: the search
+//! for the last dirty byte still covers every byte after the end, so the verdict is the one of
+//! a plain scan (a test compares the two byte for byte).
+//!
+//! Before it reads, the scan tells the region the range it will read
+//! ([`RegionRead::will_read`]); the std backend populates that part of its mapping from another
+//! thread, so page faults no longer stall the CRC loop. With both, the bench's open of the 1 GiB
+//! log measured 1.5 to 1.9 ms against 0.88 ms of CRC-32C for the active segment's 8 MiB of
+//! records (about 2x), from 3.0 ms before.
+
+use core::ops::Range;
 
 use heapless::Vec as FixedVec;
 
 use crate::error::CorruptionReason;
 use crate::format::{FRAME_ALIGN, FRAME_HEADER_LEN, FRAME_OVERHEAD_LEN, HEADER_LEN, RecordFrame};
-use crate::record::{CrcCheck, FrameStatus, inspect_frame};
+use crate::record::{CrcCheck, FrameStatus, SideCheck, inspect_frame, inspect_frame_in};
 use crate::region::RegionRead;
 
 /// How many offsets of valid-looking frames after a stop a report keeps.
@@ -90,6 +110,7 @@ impl ScanOutcome {
 /// segment, the recorded end for a sealed one), calling `visit` for each valid record in order.
 ///
 /// `watermark` is the durable watermark (pass 64 when there is none). Every CRC is verified.
+/// The region is first told the range the scan will read ([`RegionRead::will_read`]).
 /// Only errors of the region itself are returned; damaged bytes are a [`ScanStop`].
 pub fn scan_segment<R: RegionRead>(
     region: &mut R,
@@ -98,24 +119,17 @@ pub fn scan_segment<R: RegionRead>(
     mut visit: impl FnMut(RecordFrame),
 ) -> Result<ScanOutcome, R::Error> {
     let limit = limit.min(region.capacity());
-    let mut offset = HEADER_LEN as u64;
-    let mut record_count = 0u64;
-    let stop_reason = loop {
-        if offset >= limit || limit - offset < FRAME_OVERHEAD_LEN as u64 {
-            break None;
-        }
-        match inspect_frame(region, offset, limit, CrcCheck::Verify)? {
-            FrameStatus::Valid(frame) => {
-                visit(frame);
-                record_count += 1;
-                offset = frame.next_offset();
-            }
-            FrameStatus::Erased => break None,
-            FrameStatus::Invalid(reason) => break Some(reason),
-        }
-    };
+    let header_end = HEADER_LEN as u64;
+    region.will_read(header_end.min(limit)..limit);
+    let (offset, record_count, stop_reason, erased) =
+        if let Some(view) = region.bytes(header_end.min(limit)..limit) {
+            scan_view(view, limit, watermark, R::ERASED_BYTE, &mut visit)
+        } else {
+            let (offset, count, reason) = scan_copying(region, limit, &mut visit)?;
+            (offset, count, reason, limit..limit)
+        };
     let end = offset.min(limit);
-    let dirty_end = find_dirty_end(region, end, limit)?;
+    let dirty_end = dirty_end_around(region, end, limit, erased)?;
     let reason = match stop_reason {
         Some(reason) => reason,
         None if dirty_end > end => tail_reason(region, end, limit)?,
@@ -145,6 +159,103 @@ pub fn scan_segment<R: RegionRead>(
         stop,
         dirty_end,
     })
+}
+
+/// The frames of a zero-copy `view` of `64..limit`: where the valid ones end, how many there
+/// are, why the scan stopped (`None`: erased space or no room for a frame), and a range found
+/// erased along the way.
+///
+/// While it verifies each record's CRC, the scan checks as many words of the space where the
+/// data should end as the payload has ([`SideCheck`]), ascending from the durable watermark (or
+/// from the middle of the segment when there is none): the CRC instruction's latency leaves
+/// room for those loads, so the erased tail of an active segment is mostly checked for free
+/// instead of in a pass of its own after the scan (all of it when the segment is half full and
+/// its watermark is its end). Measured on the 1 GiB bench log, that pass had cost about a third
+/// of the CRC's time. Both streams ascend: a descending one defeated the hardware prefetcher
+/// and made the scan slower than two passes. What was found erased is only a fact about those
+/// bytes: [`dirty_end_around`] still accounts for every byte after the end, and anything not
+/// erased there (records past the watermark, stale bytes) only means the plain search runs.
+fn scan_view(
+    view: &[u8],
+    limit: u64,
+    watermark: u64,
+    erased: u8,
+    visit: &mut impl FnMut(RecordFrame),
+) -> (u64, u64, Option<CorruptionReason>, Range<u64>) {
+    let header_end = HEADER_LEN as u64;
+    let side_start = if watermark > header_end {
+        watermark
+    } else {
+        header_end + (limit.saturating_sub(header_end)) / 2
+    };
+    let mut side = SideCheck::new(view, header_end, side_start, erased);
+    let mut offset = header_end;
+    let mut record_count = 0u64;
+    let stop_reason = loop {
+        if offset >= limit || limit - offset < FRAME_OVERHEAD_LEN as u64 {
+            break None;
+        }
+        // offset - 64 < limit - 64 = view.len().
+        let at = usize::try_from(offset - header_end).unwrap_or(usize::MAX);
+        let frame_bytes = view.get(at..).unwrap_or_default();
+        let check = CrcCheck::Verify;
+        match inspect_frame_in(frame_bytes, offset, limit, check, erased, Some(&mut side)) {
+            FrameStatus::Valid(frame) => {
+                visit(frame);
+                record_count += 1;
+                offset = frame.next_offset();
+            }
+            FrameStatus::Erased => break None,
+            FrameStatus::Invalid(reason) => break Some(reason),
+        }
+    };
+    (offset, record_count, stop_reason, side.erased())
+}
+
+/// The frames of a region without a zero-copy view, read through [`inspect_frame`].
+fn scan_copying<R: RegionRead>(
+    region: &mut R,
+    limit: u64,
+    visit: &mut impl FnMut(RecordFrame),
+) -> Result<(u64, u64, Option<CorruptionReason>), R::Error> {
+    let mut offset = HEADER_LEN as u64;
+    let mut record_count = 0u64;
+    let stop_reason = loop {
+        if offset >= limit || limit - offset < FRAME_OVERHEAD_LEN as u64 {
+            break None;
+        }
+        match inspect_frame(region, offset, limit, CrcCheck::Verify)? {
+            FrameStatus::Valid(frame) => {
+                visit(frame);
+                record_count += 1;
+                offset = frame.next_offset();
+            }
+            FrameStatus::Erased => break None,
+            FrameStatus::Invalid(reason) => break Some(reason),
+        }
+    };
+    Ok((offset, record_count, stop_reason))
+}
+
+/// [`find_dirty_end`] of `end..limit`, given that every byte of `erased` is erased: the bytes
+/// above `erased` are searched first, then those between `end` and `erased`. Every byte of
+/// `end..limit` is accounted for, so the result is the one of a plain search.
+fn dirty_end_around<R: RegionRead>(
+    region: &mut R,
+    end: u64,
+    limit: u64,
+    erased: Range<u64>,
+) -> Result<u64, R::Error> {
+    let erased_end = erased.end.min(limit);
+    let erased_start = erased.start.max(end);
+    if erased_start >= erased_end {
+        return find_dirty_end(region, end, limit);
+    }
+    let above = find_dirty_end(region, erased_end, limit)?;
+    if above > erased_end {
+        return Ok(above);
+    }
+    find_dirty_end(region, end, erased_start)
 }
 
 /// The reason for stale bytes after an erased or too-short stop.
@@ -296,6 +407,119 @@ fn split_words(bytes: &[u8]) -> (&[u8], &[[u8; 8]], &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::{encode_frame, frame_len};
+    use crate::region::{RamRegion, RamRegionError};
+
+    /// A RAM region without a zero-copy view, so the scan takes its copying path.
+    struct CopyOnly<'a>(RamRegion<'a>);
+
+    impl RegionRead for CopyOnly<'_> {
+        type Error = RamRegionError;
+        fn capacity(&self) -> u64 {
+            self.0.capacity()
+        }
+        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), RamRegionError> {
+            self.0.read_at(offset, buf)
+        }
+    }
+
+    /// A RAM region that records the read hints it is given.
+    struct Hinted<'a> {
+        inner: RamRegion<'a>,
+        hints: core::cell::RefCell<alloc::vec::Vec<Range<u64>>>,
+    }
+
+    impl RegionRead for Hinted<'_> {
+        type Error = RamRegionError;
+        fn capacity(&self) -> u64 {
+            self.inner.capacity()
+        }
+        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), RamRegionError> {
+            self.inner.read_at(offset, buf)
+        }
+        fn bytes(&self, range: Range<u64>) -> Option<&[u8]> {
+            self.inner.bytes(range)
+        }
+        fn will_read(&self, range: Range<u64>) {
+            self.hints.borrow_mut().push(range);
+        }
+    }
+
+    /// The scan tells the region, before it reads, that it will read everything from the end of
+    /// the header to its limit (a mapped region populates those pages ahead of it).
+    #[test]
+    fn the_scan_announces_the_range_it_reads() {
+        let mut bytes = [0u8; 2048];
+        let end = write_frames(&mut bytes, 3, 50);
+        let mut region = Hinted {
+            inner: RamRegion::new(&mut bytes),
+            hints: core::cell::RefCell::default(),
+        };
+        let outcome = scan_segment(&mut region, 1024, end, |_| {}).unwrap();
+        assert_eq!(outcome.stop, ScanStop::CleanEnd);
+        let hints = region.hints.borrow();
+        assert_eq!(hints.len(), 1);
+        assert_eq!(hints[0], 64..1024);
+    }
+
+    /// `count` frames of `payload_len`-byte payloads from offset 64; returns their end.
+    fn write_frames(bytes: &mut [u8], count: usize, payload_len: usize) -> u64 {
+        let payload: [u8; 200] = core::array::from_fn(|i| u8::try_from(i % 251).unwrap() | 1);
+        let len = usize::try_from(frame_len(payload_len as u64)).unwrap();
+        let mut at = 64;
+        for _ in 0..count {
+            encode_frame(&payload[..payload_len], &mut bytes[at..at + len]).unwrap();
+            at += len;
+        }
+        at as u64
+    }
+
+    /// The zero-copy scan checks erased space alongside the CRCs; a damaged byte anywhere after
+    /// the data (in the space checked that way, above it, or between the data and the
+    /// watermark) is still found, and the outcome is exactly the copying scan's, whatever the
+    /// watermark (none, at the end, above it, below it).
+    #[test]
+    fn a_damaged_byte_anywhere_in_the_erased_tail_is_found_as_by_the_copying_scan() {
+        const SIZE: usize = 4096;
+        // Every 7th byte natively; Miri, which runs this about a thousand times slower, takes
+        // fewer positions.
+        let step = if cfg!(miri) { 401 } else { 7 };
+        for (count, payload_len) in [(0, 0), (1, 0), (10, 100), (20, 90), (30, 100)] {
+            let mut clean = [0u8; SIZE];
+            let end = write_frames(&mut clean, count, payload_len);
+            for watermark in [64, end, end.saturating_sub(8).max(64), end + 200] {
+                let mut positions = alloc::vec::Vec::new();
+                positions.push(None);
+                positions.extend((end..SIZE as u64).step_by(step).map(Some));
+                positions.push(Some(SIZE as u64 - 1));
+                for damage in positions {
+                    let mut bytes = clean;
+                    let mut copy = clean;
+                    if let Some(at) = damage {
+                        let at = usize::try_from(at).unwrap();
+                        bytes[at] = 0x5A;
+                        copy[at] = 0x5A;
+                    }
+                    let limit = SIZE as u64;
+                    let mut view = RamRegion::new(&mut bytes);
+                    let zero_copy = scan_segment(&mut view, limit, watermark, |_| {}).unwrap();
+                    let mut copying = CopyOnly(RamRegion::new(&mut copy));
+                    let copied = scan_segment(&mut copying, limit, watermark, |_| {}).unwrap();
+                    let case = (count, payload_len, watermark, damage);
+                    assert_eq!(zero_copy, copied, "{case:?}");
+                    assert_eq!(zero_copy.end, end, "{case:?}");
+                    assert_eq!(zero_copy.record_count, count as u64, "{case:?}");
+                    let expected_dirty_end = damage.map_or(end, |at| at + 1);
+                    assert_eq!(zero_copy.dirty_end, expected_dirty_end, "{case:?}");
+                    if damage.is_some() || watermark > end {
+                        assert!(zero_copy.damage().is_some(), "{case:?}");
+                    } else {
+                        assert_eq!(zero_copy.stop, ScanStop::CleanEnd, "{case:?}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     #[allow(

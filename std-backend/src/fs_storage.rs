@@ -258,13 +258,24 @@ impl Storage for FsStorage {
         Ok(region)
     }
 
+    /// Opens the file relative to the directory's descriptor (one path component to look up,
+    /// not the whole path: open does this for every segment) and maps it when first used.
     fn open_segment(&mut self, id: SegmentId) -> Result<MmapRegion, FsError> {
+        use rustix::fs::{Mode, OFlags};
+        let access = if self.read_only {
+            OFlags::RDONLY
+        } else {
+            OFlags::RDWR
+        };
+        let file = rustix::fs::openat(
+            &self.dir_file,
+            segment_file_name(id, &self.ext),
+            access | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map(File::from)
+        .map_err(|e| FsError::io("open segment", e.into()).at(self.segment_path(id)))?;
         let path = self.segment_path(id);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(!self.read_only)
-            .open(&path)
-            .map_err(|e| FsError::io("open segment", e).at(&path))?;
         let shared = SharedMap::map(file, !self.read_only).map_err(|e| e.at(&path))?;
         Ok(MmapRegion::new(shared))
     }
@@ -294,12 +305,13 @@ impl Storage for FsStorage {
         }
     }
 
+    /// A `stat` relative to the directory's descriptor (see `open_segment`), following links.
     fn index_len(&mut self, id: SegmentId) -> Result<Option<u64>, FsError> {
-        let path = self.index_path(id);
-        match fs::metadata(&path) {
-            Ok(meta) => Ok(Some(meta.len())),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(FsError::io("stat index file", e).at(&path)),
+        let name = format!("{}.idx", segment_file_name(id, &self.ext));
+        match rustix::fs::statat(&self.dir_file, name, rustix::fs::AtFlags::empty()) {
+            Ok(stat) => Ok(Some(u64::try_from(stat.st_size).unwrap_or(0))),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(FsError::io("stat index file", e.into()).at(self.index_path(id))),
         }
     }
 
@@ -676,6 +688,95 @@ mod tests {
         );
         segment.region_mut().sync().unwrap();
         assert_eq!(segment.region().flushes(), 1, "then nothing is left");
+    }
+
+    /// Open maps a sealed segment only when its bytes are first needed (see `mmap`'s "Lazy
+    /// mapping"): its header is read with `pread`, and its records still read back, also after
+    /// its file was removed (the open descriptor keeps the file).
+    #[test]
+    #[cfg(not(loom))]
+    fn a_sealed_segment_is_mapped_on_first_read_and_reads_back_after_its_file_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut segment = new_segment(dir.path());
+        let offset = segment.append(b"sealed record", 0).unwrap();
+        segment.seal(2).unwrap();
+        drop(segment);
+        let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
+        let region = storage.open_segment(SegmentId(1)).unwrap();
+        let (mut segment, report) =
+            walfs_core::Segment::open(region, SegmentId(1), walfs_core::OpenOptions::default())
+                .unwrap();
+        assert!(report.scan.is_none() && segment.is_sealed());
+        assert!(
+            !segment.region().shared().is_mapped(),
+            "open read the header without mapping the file"
+        );
+        fs::remove_file(storage.segment_path(SegmentId(1))).unwrap();
+        let frame = segment.read(offset).unwrap();
+        assert_eq!(segment.payload(&frame), Some(&b"sealed record"[..]));
+        assert!(segment.region().shared().is_mapped());
+    }
+
+    /// The scan's read-ahead (a background populate of the active segment) changes nothing the
+    /// open finds, and a segment closed and removed while it may still run stays harmless: the
+    /// thread holds the mapping, and a reopen reads every record back.
+    #[test]
+    #[cfg(not(loom))]
+    fn the_scan_read_ahead_changes_nothing_and_outlives_a_closed_segment_harmlessly() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
+        let region = storage.create_segment(SegmentId(1), 8 << 20).unwrap();
+        let init = walfs_core::SegmentInit {
+            created_at: 1,
+            marker: 0,
+            first_log_index: 0,
+        };
+        let mut segment = walfs_core::Segment::create(region, SegmentId(1), init).unwrap();
+        let payload = [0xA5u8; 1000];
+        let offsets: Vec<u64> = (0..4000)
+            .map(|_| segment.append(&payload, 0).unwrap())
+            .collect();
+        segment.sync(2).unwrap();
+        drop(segment);
+        for round in 0..3 {
+            let region = storage.open_segment(SegmentId(1)).unwrap();
+            let (mut segment, report) =
+                walfs_core::Segment::open(region, SegmentId(1), walfs_core::OpenOptions::default())
+                    .unwrap();
+            let scan = report.scan.unwrap();
+            assert_eq!(scan.stop, walfs_core::ScanStop::CleanEnd, "round {round}");
+            assert_eq!(scan.record_count, offsets.len() as u64);
+            let frame = segment.read(offsets[3999]).unwrap();
+            assert_eq!(segment.payload(&frame), Some(&payload[..]));
+            // Dropped at once, while the read-ahead may still be populating.
+            drop(segment);
+        }
+        storage.remove_segment(SegmentId(1)).unwrap();
+    }
+
+    /// A mapping that cannot be made when first needed (here: a read-write mapping of a file
+    /// opened read-only) fails the access that needed it with an I/O error saying so; reads of
+    /// the header, which need no mapping, still work.
+    #[test]
+    #[cfg(not(loom))]
+    fn a_mapping_that_fails_on_first_use_is_an_io_error_of_that_access() {
+        use walfs_core::region::{Region, RegionError, RegionErrorKind, RegionRead};
+
+        let dir = tempfile::tempdir().unwrap();
+        drop(new_segment(dir.path()));
+        let path = dir.path().join(segment_file_name(SegmentId(1), ".wal"));
+        let read_only_file = File::open(&path).unwrap();
+        let mut region = MmapRegion::new(SharedMap::map(read_only_file, true).unwrap());
+        let mut header = [0u8; 64];
+        region.read_at(0, &mut header).unwrap();
+        assert_ne!(header, [0u8; 64]);
+        assert_eq!(region.bytes(64..128), None);
+        let error = region.write_at(64, b"x").unwrap_err();
+        assert_eq!(error.kind(), RegionErrorKind::Io, "{error}");
+        assert!(error.to_string().contains("map segment"), "{error}");
+        let mut view = crate::mmap::PinnedView::pin(region.shared()).unwrap();
+        let error = view.read_at(64, &mut [0u8; 8]).unwrap_err();
+        assert_eq!(error.kind(), RegionErrorKind::Io, "{error}");
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub(crate) use std::sync::{
     Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
 
+/// A value set once: std's under loom too. loom has no `OnceLock`, and what it guards (the lazy
+/// mapping of a segment file, see `mmap`) is set once and never changed, no protocol to model.
+pub(crate) use std::sync::OnceLock;
+
 /// A process-wide counter for `static`s (loom's atomics cannot be built in a `static`, and a
 /// counter that only makes names unique is no protocol for loom to check).
 pub(crate) type StaticCounter = std::sync::atomic::AtomicU64;

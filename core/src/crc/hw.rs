@@ -85,6 +85,64 @@ pub(super) fn update(register: u32, bytes: &[u8]) -> u32 {
     }
 }
 
+/// [`update`], also returning the OR of the differences of `side`'s words from `pattern`,
+/// computed in the same loop (see `Crc32c::update_and_compare`).
+///
+/// Only called when [`available`] returned true.
+#[inline]
+pub(super) fn update_and_compare(
+    register: u32,
+    bytes: &[u8],
+    side: &[[u8; 8]],
+    pattern: u64,
+) -> (u32, u64) {
+    debug_assert!(available());
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: as in `update`: only reached after `available()` returned true, so the CPU
+        // has SSE4.2.
+        unsafe { update_and_compare_sse42(register, bytes, side, pattern) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        (update(register, bytes), super::difference(side, pattern))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+fn update_and_compare_sse42(
+    register: u32,
+    bytes: &[u8],
+    side: &[[u8; 8]],
+    pattern: u64,
+) -> (u32, u64) {
+    use core::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u64};
+    let (words, rest) = bytes.as_chunks::<8>();
+    let paired = words.len().min(side.len());
+    let (words, words_after) = words.split_at(paired);
+    let (side, side_after) = side.split_at(paired);
+    let mut wide = u64::from(register);
+    let mut any = 0u64;
+    // One CRC step and one comparison per iteration: the CRC's dependency chain sets the pace,
+    // the comparison fills idle execution slots.
+    for (word, other) in words.iter().zip(side) {
+        wide = _mm_crc32_u64(wide, u64::from_le_bytes(*word));
+        any |= u64::from_le_bytes(*other) ^ pattern;
+    }
+    for word in words_after {
+        wide = _mm_crc32_u64(wide, u64::from_le_bytes(*word));
+    }
+    any |= super::difference(side_after, pattern);
+    // The instruction leaves the 32-bit register zero-extended in the 64-bit value.
+    #[allow(clippy::cast_possible_truncation)]
+    let mut register = wide as u32;
+    for &byte in rest {
+        register = _mm_crc32_u8(register, byte);
+    }
+    (register, any)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse4.2")]
 fn update_sse42(register: u32, bytes: &[u8]) -> u32 {

@@ -122,6 +122,33 @@ impl Crc32c {
         }
     }
 
+    /// Feeds `bytes` into the computation and, in the same pass, returns the OR of the
+    /// differences of the words of `side` from `pattern`: 0 when every word equals it.
+    ///
+    /// The hardware CRC is bound by the latency of its instruction (one 8-byte step every few
+    /// cycles, one chain), so loading and comparing a second stream of words alongside it costs
+    /// next to nothing: the recovery scan checks erased space this way while it verifies records
+    /// (see `scan`). The portable path makes two passes.
+    #[inline]
+    pub(crate) fn update_and_compare(
+        &mut self,
+        bytes: &[u8],
+        side: &[[u8; 8]],
+        pattern: u64,
+    ) -> u64 {
+        match &mut self.state {
+            State::Portable(digest) => {
+                digest.update(bytes);
+                difference(side, pattern)
+            }
+            State::Hardware(register) => {
+                let (updated, any) = hw::update_and_compare(*register, bytes, side, pattern);
+                *register = updated;
+                any
+            }
+        }
+    }
+
     /// The CRC of everything fed so far.
     #[inline]
     pub fn finish(self) -> u32 {
@@ -130,6 +157,14 @@ impl Crc32c {
             State::Hardware(register) => !register,
         }
     }
+}
+
+/// The OR of the differences of `words` from `pattern`.
+#[inline]
+fn difference(words: &[[u8; 8]], pattern: u64) -> u64 {
+    words
+        .iter()
+        .fold(0, |any, word| any | (u64::from_le_bytes(*word) ^ pattern))
 }
 
 impl Default for Crc32c {
@@ -193,6 +228,38 @@ mod tests {
                     assert_eq!(hardware.finish(), expected, "len {len} split {split}");
                 }
                 assert_eq!(crc32c(&data[..len]), expected);
+            }
+        }
+    }
+
+    /// The fused pass gives the CRC of `bytes` and the comparison of `side`, on both paths,
+    /// whatever the lengths of the two and wherever `side` differs.
+    #[test]
+    fn update_and_compare_gives_the_crc_and_finds_every_differing_word() {
+        let data: [u8; 67] =
+            core::array::from_fn(|i| u8::try_from(i).unwrap().wrapping_mul(151).wrapping_add(7));
+        for path in [CrcPath::Portable, CrcPath::Hardware] {
+            for len in [0usize, 3, 8, 15, 16, 40, 67] {
+                for side_words in [0usize, 1, 2, 5, 8, 12] {
+                    let Some(mut crc) = Crc32c::with_path(path) else {
+                        continue;
+                    };
+                    let mut side = [[0xFFu8; 8]; 12];
+                    let any = crc.update_and_compare(&data[..len], &side[..side_words], u64::MAX);
+                    assert_eq!(any, 0);
+                    assert_eq!(crc.finish(), crc32c(&data[..len]), "{path:?} {len}");
+                    for word in 0..side_words {
+                        for byte in [0, 7] {
+                            side[word][byte] = 0xFE;
+                            let mut crc = Crc32c::with_path(path).unwrap();
+                            let any =
+                                crc.update_and_compare(&data[..len], &side[..side_words], u64::MAX);
+                            assert_ne!(any, 0, "{path:?} {len} {side_words} {word} {byte}");
+                            assert_eq!(crc.finish(), crc32c(&data[..len]));
+                            side[word][byte] = 0xFF;
+                        }
+                    }
+                }
             }
         }
     }
