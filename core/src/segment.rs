@@ -638,13 +638,8 @@ impl<R: Region> Segment<R> {
         let payload_len = payload.len() as u64;
         let head = encode_frame_header(payload);
         let (suffix, suffix_len) = encode_frame_suffix(payload_len);
-        let payload_at = offset + FRAME_HEADER_LEN as u64;
         self.guard(
-            |region| {
-                region.write_at(payload_at, payload)?;
-                region.write_at(payload_at + payload_len, &suffix[..suffix_len])?;
-                region.write_at(offset, &head)
-            },
+            |region| region.write_frame_parts(offset, &head, payload, &suffix[..suffix_len]),
             offset,
         )?;
         Ok(offset + frame_len(payload_len))

@@ -502,6 +502,49 @@ impl MmapRegion {
     }
 }
 
+impl MmapRegion {
+    /// The address of `offset` in the mapping, for a store of `offset..end` by the writer, once
+    /// every rule allows it: the segment is writable, the range lies inside the mapping, it is
+    /// the header, unpublished bytes or under exclusive access (rules 2 to 4, so no reader holds
+    /// a slice of it), and the preparer has been told not to zero below `end`.
+    fn store_target(&self, offset: u64, end: u64) -> Result<*mut u8, FsError> {
+        let shared = &self.shared;
+        if !shared.writable {
+            return Err(FsError::kind(
+                RegionErrorKind::Other,
+                "write a read-only segment",
+            ));
+        }
+        let (start, _) = shared
+            .range(&(offset..end))
+            .ok_or(FsError::kind(RegionErrorKind::OutOfBounds, "write segment"))?;
+        if !shared.gate.may_write(offset, end, HEADER_END) {
+            return Err(FsError::kind(
+                RegionErrorKind::Other,
+                "overwrite bytes readers may see without exclusive access",
+            ));
+        }
+        // Before the store: the preparer zeroes only above every claimed end (`crate::prepare`).
+        shared.prepare.claim(end);
+        Ok(shared.mapping()?.as_mut_ptr().wrapping_add(start))
+    }
+
+    /// After a store that ended at `end`: counts it for the flushes and wakes the preparer if
+    /// it falls behind.
+    fn stored(&self, end: u64) {
+        let shared = &self.shared;
+        // Counted after the store: a flush that sees this count starts after the bytes are in
+        // the page cache (see `FlushState`). Only this writer counts, so a plain store will do.
+        let writes = &shared.flush.writes;
+        writes.store(writes.load(Ordering::Relaxed) + 1, Ordering::Release);
+        if shared.prepare.wants_preparer(end)
+            && let Some(preparer) = &shared.preparer
+        {
+            preparer.unpark();
+        }
+    }
+}
+
 impl RegionRead for MmapRegion {
     type Error = FsError;
 
@@ -555,42 +598,41 @@ impl RegionRead for MmapRegion {
 
 impl Region for MmapRegion {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), FsError> {
-        let shared = &self.shared;
-        if !shared.writable {
-            return Err(FsError::kind(
-                RegionErrorKind::Other,
-                "write a read-only segment",
-            ));
-        }
         let end = offset.saturating_add(data.len() as u64);
-        let (start, len) = shared
-            .range(&(offset..end))
-            .ok_or(FsError::kind(RegionErrorKind::OutOfBounds, "write segment"))?;
-        if !shared.gate.may_write(offset, end, HEADER_END) {
-            return Err(FsError::kind(
-                RegionErrorKind::Other,
-                "overwrite bytes readers may see without exclusive access",
-            ));
-        }
-        // Before the store: the preparer zeroes only above every claimed end (`crate::prepare`).
-        shared.prepare.claim(end);
-        let target = shared.mapping()?.as_mut_ptr().wrapping_add(start);
-        // SAFETY: in bounds (checked). The target bytes are either the header (never sliced by
-        // readers, rule 4), at or above `high_water` (never published, rule 2), or covered by
-        // exclusive access (no pins, rule 3): no slice of them exists. `data` is a separate
+        let target = self.store_target(offset, end)?;
+        // SAFETY: `store_target` returned the start of `offset..end`, in bounds, writable and
+        // sliced by no reader (see there); `data` is `end - offset` bytes and a separate
         // borrow, so the ranges do not overlap. Only this `&mut self` writer writes.
         unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), target, len);
+            std::ptr::copy_nonoverlapping(data.as_ptr(), target, data.len());
         }
-        // Counted after the store: a flush that sees this count starts after the bytes are in
-        // the page cache (see `FlushState`). Only this writer counts, so a plain store will do.
-        let writes = &shared.flush.writes;
-        writes.store(writes.load(Ordering::Relaxed) + 1, Ordering::Release);
-        if shared.prepare.wants_preparer(end)
-            && let Some(preparer) = &shared.preparer
-        {
-            preparer.unpark();
-        }
+        self.stored(end);
+        Ok(())
+    }
+
+    /// One range check, claim and count for the whole frame, stores in the trait's order.
+    fn write_frame_parts(
+        &mut self,
+        offset: u64,
+        head: &[u8],
+        payload: &[u8],
+        suffix: &[u8],
+    ) -> Result<(), FsError> {
+        let len = head.len() + payload.len() + suffix.len();
+        let end = offset.saturating_add(len as u64);
+        let target = self.store_target(offset, end)?;
+        // The three parts go to disjoint places inside `target..target + len`, the range
+        // `store_target` checked: head at 0, payload after it, suffix after the payload.
+        let payload_target = target.wrapping_add(head.len());
+        let suffix_target = payload_target.wrapping_add(payload.len());
+        // SAFETY: as in `write_at`, for a part of the checked range (the same holds for the
+        // two copies below); each source is a separate borrow, so it does not overlap its target.
+        unsafe { std::ptr::copy_nonoverlapping(payload.as_ptr(), payload_target, payload.len()) };
+        // SAFETY: see above.
+        unsafe { std::ptr::copy_nonoverlapping(suffix.as_ptr(), suffix_target, suffix.len()) };
+        // SAFETY: see above.
+        unsafe { std::ptr::copy_nonoverlapping(head.as_ptr(), target, head.len()) };
+        self.stored(end);
         Ok(())
     }
 
