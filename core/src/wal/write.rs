@@ -124,13 +124,18 @@ impl<S: Storage> WalEngine<S> {
             self.note_failure(result)?;
         }
         let id = self.active;
-        let result = self.active_slot()?.segment.append(payload, log_index);
+        let result = {
+            let slot = self.active_slot()?;
+            let result = slot.segment.append(payload, log_index);
+            if let Ok(offset) = result {
+                slot.push(crate::format::RecordFrame {
+                    offset,
+                    payload_len: u32::try_from(payload_len).unwrap_or(u32::MAX),
+                });
+            }
+            result
+        };
         let offset = self.note_failure(result)?;
-        let slot = self.active_slot()?;
-        slot.push(crate::format::RecordFrame {
-            offset,
-            payload_len: u32::try_from(payload_len).unwrap_or(u32::MAX),
-        });
         Ok(Position::new(id, offset))
     }
 
