@@ -377,8 +377,8 @@ mod tests {
 
     /// The derivation of the merge constants agrees with the portable CRC: from a zero
     /// register, the message "one bit, then `n - 32` zero bits" leaves x^n mod P in the register.
-    /// A zero register is reached through the standard CRC by cancelling out (XOR) the CRC of as many zero
-    /// bytes (the initial `0xFFFF_FFFF` contributes the same to both).
+    /// A zero register is reached through the standard CRC by cancelling out (XOR) the CRC of as
+    /// many zero bytes (the initial `0xFFFF_FFFF` contributes the same to both).
     #[test]
     fn x_pow_mod_p_agrees_with_the_portable_crc() {
         let mut message = [0u8; 80];
@@ -440,9 +440,9 @@ mod tests {
             i.wrapping_mul(0x9E37_79B9).to_le_bytes()[3]
         });
         let (lengths, starts) = if cfg!(miri) {
-            (90..=200, 0..2)
+            ((90..=200).step_by(5), 0..2)
         } else {
-            (0..=3200, 0..4)
+            ((0..=3200).step_by(1), 0..4)
         };
         for start in starts {
             for len in lengths.clone() {
