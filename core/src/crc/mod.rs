@@ -3,8 +3,9 @@
 //! Two implementations give identical results:
 //! - the portable path, the `crc` crate, on every target: slice-by-16 tables on `x86_64` and
 //!   `aarch64`, a 1 KiB table elsewhere, or as the `crc-table-*` features say (module `soft`);
-//! - the hardware path (module `hw`): the SSE4.2 `crc32` instruction on `x86_64` and the CRC extension
-//!   on `aarch64`. It is chosen at compile time when the target enables the feature
+//! - the hardware path (module `hw`): the SSE4.2 `crc32` instruction on `x86_64` (from 256 bytes
+//!   on, three interleaved chains merged with PCLMULQDQ when the CPU has it) and the CRC
+//!   extension on `aarch64`. It is chosen at compile time when the target enables the feature
 //!   (`-C target-cpu=native`, or a target that implies it), and at run time with the `std` feature.
 //!
 //! [`crc32c`] is the one-shot form; [`Crc32c`] streams, which the record frame needs (the CRC
@@ -228,6 +229,101 @@ mod tests {
                     assert_eq!(hardware.finish(), expected, "len {len} split {split}");
                 }
                 assert_eq!(crc32c(&data[..len]), expected);
+            }
+        }
+    }
+
+    /// Bytes that look random, for the long-input tests.
+    fn noise<const N: usize>() -> [u8; N] {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        core::array::from_fn(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[7]
+        })
+    }
+
+    /// The hardware path (one `crc32` chain below 256 bytes, three merged chains above when the
+    /// CPU has PCLMULQDQ) equals the portable path on every length up to 4 KiB, from aligned and
+    /// unaligned starts, in one update and split in two.
+    #[test]
+    fn paths_agree_on_every_length_up_to_4_kib_and_unaligned_starts() {
+        let data: [u8; 4096 + 16] = noise();
+        let Some(hardware) = Crc32c::with_path(CrcPath::Hardware) else {
+            return;
+        };
+        let portable = Crc32c::with_path(CrcPath::Portable).unwrap();
+        let crc_on = |start: &Crc32c, parts: &[&[u8]]| {
+            let mut crc = start.clone();
+            for part in parts {
+                crc.update(part);
+            }
+            crc.finish()
+        };
+        // Under Miri, the edges: short, around the 256-byte switch, one block of three streams
+        // with 0 to 2 words left over, full blocks (3 KiB) with a rest, and the longest.
+        let miri_lengths = [
+            0, 9, 255, 256, 257, 264, 272, 300, 1023, 3071, 3072, 3090, 3200, 4096,
+        ];
+        let lengths: &mut dyn Iterator<Item = usize> = if cfg!(miri) {
+            &mut miri_lengths.into_iter()
+        } else {
+            &mut (0..=4096)
+        };
+        for len in lengths {
+            for start in [0, 1, 7, 13] {
+                let bytes = &data[start..start + len];
+                let expected = crc_on(&portable, &[bytes]);
+                assert_eq!(
+                    crc_on(&hardware, &[bytes]),
+                    expected,
+                    "len {len} start {start}"
+                );
+                let (head, tail) = bytes.split_at(len / 3);
+                assert_eq!(
+                    crc_on(&hardware, &[head, tail]),
+                    expected,
+                    "len {len} split"
+                );
+            }
+        }
+        assert_eq!(crc_on(&hardware, &[&data[..4096]]), crc32c(&data[..4096]));
+    }
+
+    /// Long inputs fed in random pieces (empty, short, long, at every alignment) give the CRC
+    /// of the whole on both paths.
+    #[test]
+    fn random_splits_of_long_inputs_give_the_one_shot_crc() {
+        let data: [u8; 20_000] = noise();
+        let expected = {
+            let mut crc = Crc32c::with_path(CrcPath::Portable).unwrap();
+            crc.update(&data);
+            crc.finish()
+        };
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut random = |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % u64::try_from(below).unwrap()).unwrap()
+        };
+        let rounds = if cfg!(miri) { 1 } else { 200 };
+        for path in [CrcPath::Portable, CrcPath::Hardware] {
+            let Some(start) = Crc32c::with_path(path) else {
+                continue;
+            };
+            for round in 0..rounds {
+                let mut crc = start.clone();
+                let mut rest = &data[..];
+                while !rest.is_empty() {
+                    // Mostly short pieces, some up to 5 KiB.
+                    let limit = if random(4) == 0 { 5000 } else { 300 };
+                    let (piece, after) = rest.split_at(random(limit + 1).min(rest.len()));
+                    crc.update(piece);
+                    rest = after;
+                }
+                assert_eq!(crc.finish(), expected, "{path:?} round {round}");
             }
         }
     }
