@@ -94,33 +94,41 @@ impl Reader {
                 return Ok(None);
             }
             let segment = self.cursor.segment();
-            let map = if let Some((map, epoch)) = &self.current {
+            // `current` holds the segment's mapping once a read found it; checking it needs no
+            // lookup and no new reference (this is the path of every read but the first of a
+            // segment).
+            if let Some((map, epoch)) = &mut self.current {
                 let now = map.epoch();
                 if now == REMOVED {
                     return Err(Error::Closed);
                 }
-                // The segment was truncated since the last read: the position is still a record
-                // start only if no cut went below it.
-                if now != *epoch && map.cut_below(*epoch, self.cursor.offset()) {
-                    return Err(walfs_core::Error::NoRecord {
-                        segment,
-                        offset: self.cursor.offset(),
-                        end: map.published().end,
+                if now != *epoch {
+                    // The segment was truncated since the last read: the position is still a
+                    // record start only if no cut went below it.
+                    if map.cut_below(*epoch, self.cursor.offset()) {
+                        return Err(walfs_core::Error::NoRecord {
+                            segment,
+                            offset: self.cursor.offset(),
+                            end: map.published().end,
+                        }
+                        .into());
                     }
-                    .into());
+                    *epoch = now;
                 }
-                Arc::clone(map)
             } else if let Some(map) = self.shared.map(segment) {
-                map
+                let epoch = map.epoch();
+                self.current = Some((map, epoch));
             } else {
                 let beyond = self
                     .shared
                     .id_range()
                     .is_none_or(|(_, last)| segment > last);
                 return if beyond { Ok(None) } else { Err(Error::Closed) };
+            }
+            let Some((map, _)) = &self.current else {
+                return Ok(None);
             };
-            self.current = Some((Arc::clone(&map), map.epoch()));
-            let Some(mut view) = PinnedView::pin(&map) else {
+            let Some(mut view) = PinnedView::pin(map) else {
                 return Ok(None); // a truncation holds the segment right now
             };
             let published = map.published();
@@ -142,7 +150,8 @@ impl Reader {
                     match self.shared.next_map(segment) {
                         Some((next, next_map)) => {
                             self.cursor = SegmentCursor::new(next);
-                            self.current = Some((Arc::clone(&next_map), next_map.epoch()));
+                            let epoch = next_map.epoch();
+                            self.current = Some((next_map, epoch));
                         }
                         None => return Ok(None),
                     }
