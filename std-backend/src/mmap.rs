@@ -25,6 +25,10 @@
 //!    write without exclusive access (an error, never a race). Ending exclusive access lowers
 //!    `high_water` to the published end.
 //! 4. **Header.** Readers never slice below offset 64; the writer rewrites the header in place.
+//! 5. **Preparation.** The preparer thread writes zeros into the file with `pwrite` (the same
+//!    page cache as the mapping), but only at or above every end the writer has claimed
+//!    (`crate::prepare`, checked by a loom model), and the writer claims an end before it stores
+//!    and publishes below it: no zero lands on bytes a reader may slice or the writer has stored.
 //!
 //! The writer is a single thread at a time (`&mut self`), so writes never race writes.
 //!
