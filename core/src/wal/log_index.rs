@@ -14,10 +14,22 @@ use crate::storage::Storage;
 impl<S: Storage> WalEngine<S> {
     /// The last log index written, if any record carries one.
     pub fn last_log_index(&self) -> Option<u64> {
-        self.segments
+        if let super::LastLogIndex::Known(last) = self.last_log_index.get() {
+            return last;
+        }
+        let last = self
+            .segments
             .values()
             .rev()
-            .find_map(super::Slot::last_log_index)
+            .find_map(super::Slot::last_log_index);
+        self.last_log_index.set(super::LastLogIndex::Known(last));
+        last
+    }
+
+    /// Drops the remembered [`WalEngine::last_log_index`]: the segments changed otherwise than
+    /// by an append.
+    pub(super) fn forget_last_log_index(&self) {
+        self.last_log_index.set(super::LastLogIndex::Unknown);
     }
 
     /// The first log index still present, if any record carries one.

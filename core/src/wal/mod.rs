@@ -190,6 +190,20 @@ pub struct WalEngine<S: Storage> {
     poisoned: Option<RegionErrorKind>,
     /// Changed by every rotation and truncation: a [`SyncPlan`] taken before is stale.
     sync_generation: u64,
+    /// [`WalEngine::last_log_index`] once computed (`None`: not known). Every append checks the
+    /// log index against it, and computing it walks the segments from the newest until one
+    /// carries an index: all of them, for a log without indexes. Appends keep it; truncation,
+    /// removal, a failure and the end of open forget it.
+    last_log_index: core::cell::Cell<LastLogIndex>,
+}
+
+/// What the engine knows of its last log index.
+#[derive(Debug, Clone, Copy)]
+enum LastLogIndex {
+    /// Not computed since the segments last changed otherwise than by an append.
+    Unknown,
+    /// Computed: the last index, or `None` if no record carries one.
+    Known(Option<u64>),
 }
 
 impl<S: Storage> WalEngine<S> {
@@ -388,6 +402,8 @@ impl<S: Storage> WalEngine<S> {
     /// Records the first failure of a change: region and storage failures poison the engine.
     fn note_failure<T>(&mut self, result: Result<T, S::Error>) -> Result<T, S::Error> {
         if let Err(error) = &result {
+            // A change may have stopped half-way: what is on record is no longer known.
+            self.forget_last_log_index();
             let kind = match error {
                 Error::Region { source, .. } | Error::Storage { source, .. } => {
                     Some(crate::region::RegionError::kind(source))

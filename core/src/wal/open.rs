@@ -63,6 +63,7 @@ impl<S: Storage> WalEngine<S> {
             active: SegmentId(0),
             poisoned: None,
             sync_generation: 0,
+            last_log_index: core::cell::Cell::new(super::LastLogIndex::Unknown),
         };
         let mut report = RecoveryReport::default();
         let mut ids = engine
@@ -136,6 +137,7 @@ impl<S: Storage> WalEngine<S> {
             });
         }
         report.segments = engine.segments.keys().copied().collect();
+        engine.forget_last_log_index();
         Ok((engine, report))
     }
 

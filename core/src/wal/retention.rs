@@ -70,6 +70,7 @@ impl<S: Storage> WalEngine<S> {
             .map_err(storage_err(StorageOp::Remove, Some(id)))
             .and_then(|()| {
                 self.segments.remove(&id);
+                self.forget_last_log_index();
                 self.sync_dir(None)
             });
         self.note_failure(result)

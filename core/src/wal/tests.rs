@@ -773,3 +773,47 @@ fn a_failed_flush_of_a_sync_plan_poisons_the_engine_until_reopen() {
     let (engine, _) = open(engine.into_storage(), 4096);
     assert!(!engine.is_poisoned());
 }
+
+/// The last log index the engine remembers between appends is always what a walk over the
+/// segments gives: after single and batch appends, a rotation, a truncation, the removal of the
+/// only indexed segment, and a reopen.
+#[test]
+fn the_remembered_last_log_index_follows_appends_truncation_removal_and_reopen() {
+    fn walked(engine: &Engine) -> Option<u64> {
+        engine
+            .segments
+            .values()
+            .rev()
+            .find_map(Slot::last_log_index)
+    }
+    let (mut engine, _) = open(MemStorage::new(), 1024);
+    assert_eq!(engine.last_log_index(), None);
+    engine.append(&payload(0, 40), 7).unwrap();
+    assert_eq!(engine.last_log_index(), Some(7));
+    let batch = [payload(1, 40), payload(2, 40), payload(3, 40)];
+    let mut positions = Vec::new();
+    engine.append_batch(&batch, 8, &mut positions).unwrap();
+    assert_eq!(engine.last_log_index(), Some(10));
+    assert_eq!(engine.last_log_index(), walked(&engine));
+    engine.truncate_after(8).unwrap();
+    assert_eq!(engine.last_log_index(), Some(8));
+    assert_eq!(engine.last_log_index(), walked(&engine));
+    engine.rotate().unwrap();
+    assert_eq!(
+        engine.last_log_index(),
+        Some(8),
+        "an empty new segment changes nothing"
+    );
+    engine.remove_oldest(SegmentId(1)).unwrap();
+    assert_eq!(walked(&engine), None);
+    assert_eq!(
+        engine.last_log_index(),
+        None,
+        "the only indexed segment is gone"
+    );
+    engine.append(&payload(4, 40), 0).unwrap();
+    assert_eq!(engine.last_log_index(), None);
+    let storage = engine.into_storage();
+    let (engine, _) = open(storage, 1024);
+    assert_eq!(engine.last_log_index(), None);
+}

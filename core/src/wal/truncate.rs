@@ -35,6 +35,7 @@ impl<S: Storage> WalEngine<S> {
         self.check_changeable()?;
         let (target, keep) = self.truncation_target(log_index)?;
         let result = self.truncate_at(target, keep);
+        self.forget_last_log_index();
         self.note_failure(result)
     }
 

@@ -136,6 +136,12 @@ impl<S: Storage> WalEngine<S> {
             result
         };
         let offset = self.note_failure(result)?;
+        if log_index != 0 {
+            // This record's index is now the last one (the run is contiguous and only grows
+            // by appends).
+            self.last_log_index
+                .set(super::LastLogIndex::Known(Some(log_index)));
+        }
         Ok(Position::new(id, offset))
     }
 
@@ -188,6 +194,11 @@ impl<S: Storage> WalEngine<S> {
                 offset += frame_len(payload_len);
             }
             done += batch.written;
+            if first_log_index != 0 {
+                self.last_log_index.set(super::LastLogIndex::Known(Some(
+                    first_log_index + done as u64 - 1,
+                )));
+            }
         }
         Ok(())
     }
