@@ -857,15 +857,21 @@ impl Region for FailingRegion<'_> {
     }
 }
 
-#[test]
-fn failed_persist_poisons_every_later_change() {
-    let mut bytes = [0u8; 512];
+/// A segment over a [`FailingRegion`] of `bytes`, holding one record ("one").
+fn failing_segment_with_one_record(bytes: &mut [u8]) -> Segment<FailingRegion<'_>> {
     let region = FailingRegion {
-        inner: RamRegion::new(&mut bytes),
+        inner: RamRegion::new(bytes),
         fail_next_persist: false,
     };
     let mut segment = Segment::create(region, ID, init()).unwrap();
     segment.append(b"one", 0).unwrap();
+    segment
+}
+
+#[test]
+fn failed_persist_poisons_every_later_change() {
+    let mut bytes = [0u8; 512];
+    let mut segment = failing_segment_with_one_record(&mut bytes);
     segment.region_mut().fail_next_persist = true;
     assert!(matches!(
         segment.sync(T),
@@ -1142,12 +1148,7 @@ fn a_plan_completed_after_a_full_sync_never_lowers_the_durable_end() {
 #[test]
 fn a_failed_flush_of_a_sync_plan_poisons_the_segment() {
     let mut bytes = [0u8; 512];
-    let region = FailingRegion {
-        inner: RamRegion::new(&mut bytes),
-        fail_next_persist: false,
-    };
-    let mut segment = Segment::create(region, ID, init()).unwrap();
-    segment.append(b"one", 0).unwrap();
+    let mut segment = failing_segment_with_one_record(&mut bytes);
     let plan = segment.sync_plan().unwrap();
     assert!(matches!(
         segment.complete_sync(plan, Err(Injected), T),
