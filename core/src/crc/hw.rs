@@ -294,11 +294,11 @@ fn shift(register: u32, key: u32) -> core::arch::x86_64::__m128i {
 /// from zero, and the three chains advance together. A CRC is linear, so
 /// `crc(r, A‖B‖C) = crc(r, A)·x^(|B|+|C|) + crc(0, B)·x^|C| + crc(0, C)` (mod P, sizes in
 /// bits): the two moves are carry-less multiplications by x^n mod P ([`shift`], [`SHIFT_KEYS`])
-/// reduced by one more `crc32` step. The bytes after the last whole word follow one by one.
+/// reduced by one more `crc32` step. The words and bytes left over go through [`update_sse42`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse4.2,pclmulqdq")]
 fn update_three_streams(register: u32, bytes: &[u8]) -> u32 {
-    use core::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u64, _mm_cvtsi128_si64, _mm_xor_si128};
+    use core::arch::x86_64::{_mm_crc32_u64, _mm_cvtsi128_si64, _mm_xor_si128};
     let (mut words, rest) = bytes.as_chunks::<8>();
     let mut register = register;
     while words.len() >= 3 * MIN_STREAM_WORDS {
@@ -337,16 +337,10 @@ fn update_three_streams(register: u32, bytes: &[u8]) -> u32 {
             register = merged as u32;
         }
     }
-    let mut wide = u64::from(register);
-    for word in words {
-        wide = _mm_crc32_u64(wide, u64::from_le_bytes(*word));
-    }
-    #[allow(clippy::cast_possible_truncation)]
-    let mut register = wide as u32;
-    for &byte in rest {
-        register = _mm_crc32_u8(register, byte);
-    }
-    register
+    // What is left (fewer words than three short streams, then the bytes after the last
+    // whole word) goes through the single chain.
+    let left = words.len() * 8 + rest.len();
+    update_sse42(register, &bytes[bytes.len() - left..])
 }
 
 #[cfg(target_arch = "aarch64")]
