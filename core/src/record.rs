@@ -345,30 +345,14 @@ pub fn read_payload<'b, R: RegionRead>(
 
 #[cfg(test)]
 mod tests {
-    use core::ops::Range;
 
     use super::*;
     use crate::format::{encode_frame, frame_len};
-    use crate::region::{RamRegion, RamRegionError};
+    use crate::region::RamRegion;
+    use crate::testing::CopyOnlyRegion;
 
     /// Damage done to a frame's bytes.
     type Damage = fn(&mut [u8]);
-
-    /// A RAM region without a zero-copy view: every read is a copy, as on flash behind a bus.
-    struct CopyOnly<'a>(RamRegion<'a>);
-
-    impl RegionRead for CopyOnly<'_> {
-        type Error = RamRegionError;
-        fn capacity(&self) -> u64 {
-            self.0.capacity()
-        }
-        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), RamRegionError> {
-            self.0.read_at(offset, buf)
-        }
-        fn bytes(&self, _range: Range<u64>) -> Option<&[u8]> {
-            None
-        }
-    }
 
     /// The zero-copy path of `inspect_frame` (one view per frame) and the copying path decide
     /// alike: the same verdict for a valid frame and for every kind of damage, at every limit.
@@ -394,7 +378,7 @@ mod tests {
             let mut copy = bytes;
             for limit in [64 + 16, 64 + 32, 64 + len as u64, 64 + 40] {
                 let mut view = RamRegion::new(&mut bytes);
-                let mut copying = CopyOnly(RamRegion::new(&mut copy));
+                let mut copying = CopyOnlyRegion(RamRegion::new(&mut copy));
                 for check in [CrcCheck::Verify, CrcCheck::Skip] {
                     let zero_copy = inspect_frame(&mut view, 64, limit, check).unwrap();
                     let copied = inspect_frame(&mut copying, 64, limit, check).unwrap();

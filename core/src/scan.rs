@@ -409,19 +409,7 @@ mod tests {
     use super::*;
     use crate::format::{encode_frame, frame_len};
     use crate::region::{RamRegion, RamRegionError};
-
-    /// A RAM region without a zero-copy view, so the scan takes its copying path.
-    struct CopyOnly<'a>(RamRegion<'a>);
-
-    impl RegionRead for CopyOnly<'_> {
-        type Error = RamRegionError;
-        fn capacity(&self) -> u64 {
-            self.0.capacity()
-        }
-        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), RamRegionError> {
-            self.0.read_at(offset, buf)
-        }
-    }
+    use crate::testing::CopyOnlyRegion;
 
     /// A RAM region that records the read hints it is given.
     struct Hinted<'a> {
@@ -503,7 +491,7 @@ mod tests {
                     let limit = SIZE as u64;
                     let mut view = RamRegion::new(&mut bytes);
                     let zero_copy = scan_segment(&mut view, limit, watermark, |_| {}).unwrap();
-                    let mut copying = CopyOnly(RamRegion::new(&mut copy));
+                    let mut copying = CopyOnlyRegion(RamRegion::new(&mut copy));
                     let copied = scan_segment(&mut copying, limit, watermark, |_| {}).unwrap();
                     let case = (count, payload_len, watermark, damage);
                     assert_eq!(zero_copy, copied, "{case:?}");
