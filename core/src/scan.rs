@@ -189,26 +189,21 @@ fn scan_view(
         header_end + (limit.saturating_sub(header_end)) / 2
     };
     let mut side = SideCheck::new(view, header_end, side_start, erased);
-    let mut offset = header_end;
-    let mut record_count = 0u64;
-    let stop_reason = loop {
-        if offset >= limit || limit - offset < FRAME_OVERHEAD_LEN as u64 {
-            break None;
-        }
-        // offset - 64 < limit - 64 = view.len().
-        let at = usize::try_from(offset - header_end).unwrap_or(usize::MAX);
-        let frame_bytes = view.get(at..).unwrap_or_default();
-        let check = CrcCheck::Verify;
-        match inspect_frame_in(frame_bytes, offset, limit, check, erased, Some(&mut side)) {
-            FrameStatus::Valid(frame) => {
-                visit(frame);
-                record_count += 1;
-                offset = frame.next_offset();
-            }
-            FrameStatus::Erased => break None,
-            FrameStatus::Invalid(reason) => break Some(reason),
-        }
-    };
+    let Ok::<_, core::convert::Infallible>((offset, record_count, stop_reason)) =
+        scan_frames(limit, visit, |offset| {
+            // offset - 64 < limit - 64 = view.len().
+            let at = usize::try_from(offset - header_end).unwrap_or(usize::MAX);
+            let frame_bytes = view.get(at..).unwrap_or_default();
+            let check = CrcCheck::Verify;
+            Ok(inspect_frame_in(
+                frame_bytes,
+                offset,
+                limit,
+                check,
+                erased,
+                Some(&mut side),
+            ))
+        });
     (offset, record_count, stop_reason, side.erased())
 }
 
@@ -218,13 +213,27 @@ fn scan_copying<R: RegionRead>(
     limit: u64,
     visit: &mut impl FnMut(RecordFrame),
 ) -> Result<(u64, u64, Option<CorruptionReason>), R::Error> {
+    scan_frames(limit, visit, |offset| {
+        inspect_frame(region, offset, limit, CrcCheck::Verify)
+    })
+}
+
+/// The scan loop both paths share: from the end of the header, `inspect` each frame below
+/// `limit` and `visit` the valid ones until erased space, a damaged frame or no room for a
+/// frame. Returns where the valid frames end, how many there are and why the scan stopped
+/// (`None`: erased space or no room).
+fn scan_frames<E>(
+    limit: u64,
+    visit: &mut impl FnMut(RecordFrame),
+    mut inspect: impl FnMut(u64) -> Result<FrameStatus, E>,
+) -> Result<(u64, u64, Option<CorruptionReason>), E> {
     let mut offset = HEADER_LEN as u64;
     let mut record_count = 0u64;
     let stop_reason = loop {
         if offset >= limit || limit - offset < FRAME_OVERHEAD_LEN as u64 {
             break None;
         }
-        match inspect_frame(region, offset, limit, CrcCheck::Verify)? {
+        match inspect(offset)? {
             FrameStatus::Valid(frame) => {
                 visit(frame);
                 record_count += 1;
