@@ -387,7 +387,12 @@ mod tests {
     #[cfg(not(loom))]
     fn new_segment(dir: &Path) -> walfs_core::Segment<MmapRegion> {
         let mut storage = FsStorage::open(dir, ".wal", false).unwrap();
-        let region = storage.create_segment(SegmentId(1), 64 * 1024).unwrap();
+        segment_1_in(storage.create_segment(SegmentId(1), 64 * 1024).unwrap())
+    }
+
+    /// Segment 1, created in `region` (a segment file just created).
+    #[cfg(not(loom))]
+    fn segment_1_in(region: MmapRegion) -> walfs_core::Segment<MmapRegion> {
         let init = walfs_core::SegmentInit {
             created_at: 1,
             marker: 0,
@@ -491,12 +496,7 @@ mod tests {
         let region = storage.create_segment(SegmentId(1), capacity).unwrap();
         let shared = crate::sync::Arc::clone(region.shared());
         assert!(shared.prepared() >= CHUNK, "the first chunk at once");
-        let init = walfs_core::SegmentInit {
-            created_at: 1,
-            marker: 0,
-            first_log_index: 0,
-        };
-        let mut segment = walfs_core::Segment::create(region, SegmentId(1), init).unwrap();
+        let mut segment = segment_1_in(region);
         let payload = |i: u64| -> Vec<u8> {
             (0..1000u64)
                 .map(|j| ((i * 7 + j) % 251).to_le_bytes()[0])
@@ -726,12 +726,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
         let region = storage.create_segment(SegmentId(1), 8 << 20).unwrap();
-        let init = walfs_core::SegmentInit {
-            created_at: 1,
-            marker: 0,
-            first_log_index: 0,
-        };
-        let mut segment = walfs_core::Segment::create(region, SegmentId(1), init).unwrap();
+        let mut segment = segment_1_in(region);
         let payload = [0xA5u8; 1000];
         let offsets: Vec<u64> = (0..4000)
             .map(|_| segment.append(&payload, 0).unwrap())
