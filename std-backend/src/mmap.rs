@@ -116,9 +116,9 @@ struct FlushState {
     flushed: AtomicU64,
     /// A flush of this file failed.
     failed: AtomicBool,
-    /// Successful `fdatasync` calls, for tests.
+    /// Successful flushes of this file (by any handle), for tests.
     #[cfg(all(test, not(loom)))]
-    fdatasyncs: AtomicU64,
+    file_flushes: AtomicU64,
 }
 
 impl FlushState {
@@ -129,7 +129,7 @@ impl FlushState {
             flushed: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             #[cfg(all(test, not(loom)))]
-            fdatasyncs: AtomicU64::new(0),
+            file_flushes: AtomicU64::new(0),
         }
     }
 }
@@ -261,11 +261,11 @@ impl SharedMap {
 
     /// Flushes that succeeded on this file so far, by any handle.
     #[cfg(all(test, not(loom)))]
-    pub(crate) fn fdatasyncs_for_test(&self) -> u64 {
-        self.flush.fdatasyncs.load(Ordering::Acquire)
+    pub(crate) fn file_flushes_for_test(&self) -> u64 {
+        self.flush.file_flushes.load(Ordering::Acquire)
     }
 
-    /// Makes every later flush of this file fail, as after a failed `fdatasync`.
+    /// Makes every later flush of this file fail, as after a failed flush.
     #[cfg(all(test, not(loom)))]
     pub(crate) fn fail_flushes_for_test(&self) {
         self.flush.failed.store(true, Ordering::Release);
@@ -299,7 +299,7 @@ impl SharedMap {
             Ok(()) => {
                 flush.flushed.fetch_max(writes, Ordering::AcqRel);
                 #[cfg(all(test, not(loom)))]
-                flush.fdatasyncs.fetch_add(1, Ordering::AcqRel);
+                flush.file_flushes.fetch_add(1, Ordering::AcqRel);
                 Ok(true)
             }
             Err(error) => {

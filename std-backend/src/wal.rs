@@ -686,14 +686,14 @@ impl Wal {
 mod tests {
     use super::*;
 
-    /// The active segment's mapping and the flush counts of its file: every `fdatasync`, and
+    /// The active segment's mapping and the flush counts of its file: every flush, and
     /// those the engine's own barriers ran (under the writer's lock).
     fn flush_counts(wal: &Wal) -> (Arc<SharedMap>, u64, u64) {
         let writer = lock(&wal.shared.writer);
         let active = writer.engine.active_id();
         let map = wal.shared.map(active).unwrap();
         let engine_flushes = writer.engine.segment(active).unwrap().region().flushes();
-        let all = map.fdatasyncs_for_test();
+        let all = map.file_flushes_for_test();
         (map, all, engine_flushes)
     }
 
@@ -721,7 +721,7 @@ mod tests {
         let rounds = wal.shared.sync_rounds.load(Ordering::Relaxed) - rounds_before;
         let flushes = all_after - all_before;
         println!(
-            "{} syncs in {rounds} rounds, {flushes} fdatasyncs",
+            "{} syncs in {rounds} rounds, {flushes} flushes",
             THREADS * SYNCS_PER_THREAD
         );
         assert!(
