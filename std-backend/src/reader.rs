@@ -97,7 +97,7 @@ impl Reader {
             // `current` holds the segment's mapping once a read found it; checking it needs no
             // lookup and no new reference (this is the path of every read but the first of a
             // segment).
-            if let Some((map, epoch)) = &mut self.current {
+            let map: &Arc<SharedMap> = if let Some((map, epoch)) = &mut self.current {
                 let now = map.epoch();
                 if now == REMOVED {
                     return Err(Error::Closed);
@@ -115,18 +115,16 @@ impl Reader {
                     }
                     *epoch = now;
                 }
+                map
             } else if let Some(map) = self.shared.map(segment) {
                 let epoch = map.epoch();
-                self.current = Some((map, epoch));
+                &self.current.insert((map, epoch)).0
             } else {
                 let beyond = self
                     .shared
                     .id_range()
                     .is_none_or(|(_, last)| segment > last);
                 return if beyond { Ok(None) } else { Err(Error::Closed) };
-            }
-            let Some((map, _)) = &self.current else {
-                return Ok(None);
             };
             let Some(mut view) = PinnedView::pin(map) else {
                 return Ok(None); // a truncation holds the segment right now
