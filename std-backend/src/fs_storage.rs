@@ -572,17 +572,25 @@ mod tests {
     #[test]
     #[cfg(not(loom))]
     fn a_rotation_takes_the_spare_segment_made_ready_in_the_background() {
+        use std::os::unix::fs::MetadataExt;
         use walfs_core::region::RegionRead;
 
         let dir = tempfile::tempdir().unwrap();
         let capacity = 256 * 1024;
         let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
-        let first = storage.create_segment(SegmentId(1), capacity).unwrap();
-        assert!(first.shared().prepared() < capacity, "no spare yet");
-        wait_for_spare(&storage);
         let spare_path = dir.path().join(crate::prepare::SPARE_NAME);
-        assert_eq!(fs::metadata(&spare_path).unwrap().len(), capacity);
+        let _first = storage.create_segment(SegmentId(1), capacity).unwrap();
+        wait_for_spare(&storage);
+        let spare = fs::metadata(&spare_path).unwrap();
+        assert_eq!(spare.len(), capacity);
         let second = storage.create_segment(SegmentId(2), capacity).unwrap();
+        assert_eq!(
+            fs::metadata(storage.segment_path(SegmentId(2)))
+                .unwrap()
+                .ino(),
+            spare.ino(),
+            "segment 2 is the spare file, renamed"
+        );
         assert_eq!(
             second.shared().prepared(),
             capacity,
@@ -618,20 +626,23 @@ mod tests {
     #[test]
     #[cfg(not(loom))]
     fn a_spare_of_another_size_is_dropped_and_an_existing_name_is_never_replaced() {
+        use std::os::unix::fs::MetadataExt;
         use walfs_core::region::RegionRead;
 
         let dir = tempfile::tempdir().unwrap();
         let mut storage = FsStorage::open(dir.path(), ".wal", false).unwrap();
         storage.create_segment(SegmentId(1), 128 * 1024).unwrap();
         wait_for_spare(&storage);
+        let spare_path = dir.path().join(crate::prepare::SPARE_NAME);
+        let small_spare = fs::metadata(&spare_path).unwrap().ino();
         let other = storage.create_segment(SegmentId(2), 192 * 1024).unwrap();
-        // The 128 KiB spare renamed into place would have the wrong size.
         assert_eq!(other.capacity(), 192 * 1024);
-        assert_eq!(
-            fs::metadata(storage.segment_path(SegmentId(2)))
-                .unwrap()
-                .len(),
-            192 * 1024
+        let created = fs::metadata(storage.segment_path(SegmentId(2))).unwrap();
+        assert_eq!(created.len(), 192 * 1024);
+        assert_ne!(
+            created.ino(),
+            small_spare,
+            "a new file, not the 128 KiB spare"
         );
         wait_for_spare(&storage);
         fs::write(storage.segment_path(SegmentId(3)), b"keep").unwrap();
