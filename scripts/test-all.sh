@@ -6,12 +6,16 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "toolchain: thumbv7em target, nightly Miri"
+step "toolchain: thumbv7em target, nightly Miri, the MSRV (Cargo.toml's rust-version)"
 rustup target add thumbv7em-none-eabihf >/dev/null
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
   rustup toolchain install nightly --profile minimal >/dev/null
 fi
 rustup +nightly component add miri rust-src >/dev/null
+msrv="$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)"
+if ! rustup run "$msrv" rustc --version >/dev/null 2>&1; then
+  rustup toolchain install "$msrv" --profile minimal >/dev/null
+fi
 
 step "format"
 cargo fmt --all -- --check
@@ -24,6 +28,9 @@ fi
 
 step "SPEC §14: every Go test of the checklist has a test naming it"
 scripts/spec14-coverage.sh
+
+step "the workspace builds with its MSRV, Rust $msrv"
+CARGO_TARGET_DIR=target/msrv cargo "+$msrv" check --workspace --all-targets --quiet
 
 step "clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
@@ -41,6 +48,10 @@ MIRIFLAGS="${MIRIFLAGS:--Zmiri-strict-provenance}" cargo +nightly miri test -p w
 step "Miri: the hardware CRC-32C paths (SSE4.2 crc32 chain, three chains merged with PCLMULQDQ: the core's only unsafe code)"
 RUSTFLAGS="-C target-feature=+sse4.2,+pclmulqdq" CARGO_TARGET_DIR=target/miri-sse42 \
   cargo +nightly miri test -p walfs-core --lib crc
+
+step "Miri: the AVX-512 VPCLMULQDQ fold path of the CRC-32C, and its copying form"
+RUSTFLAGS="-C target-feature=+sse4.2,+pclmulqdq,+avx512f,+vpclmulqdq" CARGO_TARGET_DIR=target/miri-avx512 \
+  cargo +nightly miri test -p walfs-core --lib crc::hw
 
 step "examples (release): quick start, batch, tailing, tailing from a checkpoint, demo"
 for example in std-backend/examples/*.rs; do

@@ -103,6 +103,27 @@ pub trait Region: RegionRead {
         self.write_at(offset, head)
     }
 
+    /// Writes one frame of `len` bytes at `offset` in place, for a region whose bytes are memory
+    /// the CPU stores to (a file mapping, RAM): `encode` is handed `offset..offset + len` and
+    /// stores the whole frame there, head last, as [`Region::write_frame_parts`] orders it
+    /// ([`crate::format::encode_frame`] does). The payload is then copied once, checksummed in
+    /// the same pass ([`crate::crc::Crc32c::update_copying`]), instead of checksummed and then
+    /// copied.
+    ///
+    /// Returns `Ok(false)` without calling `encode` when the region cannot lend its bytes; the
+    /// caller then writes the frame with [`Region::write_frame_parts`]. That is the default, and
+    /// the right choice for a medium that models or needs separate writes (NOR flash, the
+    /// simulator's disk).
+    fn write_frame_in_place(
+        &mut self,
+        offset: u64,
+        len: usize,
+        encode: impl FnOnce(&mut [u8]),
+    ) -> Result<bool, Self::Error> {
+        let _ = (offset, len, encode);
+        Ok(false)
+    }
+
     /// Makes the bytes of `range` durable (msync of the pages covering it). A medium where a
     /// write is durable when it returns does nothing.
     fn persist(&mut self, range: Range<u64>) -> Result<(), Self::Error>;
@@ -236,6 +257,17 @@ impl Region for RamRegion<'_> {
         let range = self.range(offset, data.len())?;
         self.bytes[range].copy_from_slice(data);
         Ok(())
+    }
+
+    fn write_frame_in_place(
+        &mut self,
+        offset: u64,
+        len: usize,
+        encode: impl FnOnce(&mut [u8]),
+    ) -> Result<bool, Self::Error> {
+        let range = self.range(offset, len)?;
+        encode(&mut self.bytes[range]);
+        Ok(true)
     }
 
     fn persist(&mut self, range: Range<u64>) -> Result<(), Self::Error> {

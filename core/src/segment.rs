@@ -40,7 +40,7 @@ use crate::barrier::{Barrier, is_skipped};
 use crate::error::{CorruptionReason, Error, Result, kind_of, region_err};
 use crate::format::{
     FRAME_ALIGN, FRAME_HEADER_LEN, HEADER_LEN, RecordFrame, SEGMENT_SIZE_MAX, SEGMENT_SIZE_MIN,
-    SegmentFlags, SegmentHeader, encode_frame_header, encode_frame_suffix, frame_len,
+    SegmentFlags, SegmentHeader, encode_frame, encode_frame_header, encode_frame_suffix, frame_len,
     max_payload_len,
 };
 use crate::position::{Position, SegmentId};
@@ -636,6 +636,23 @@ impl<R: Region> Segment<R> {
 
     fn write_frame(&mut self, offset: u64, payload: &[u8]) -> Result<u64, R::Error> {
         let payload_len = payload.len() as u64;
+        let len = frame_len(payload_len);
+        let mut in_place = false;
+        self.guard(
+            |region| {
+                // Callers checked that the frame fits the region, so its length fits a usize.
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                in_place = region.write_frame_in_place(offset, len, |frame| {
+                    // The region lent exactly `len` bytes: the length always matches.
+                    let _ = encode_frame(payload, frame);
+                })?;
+                Ok(())
+            },
+            offset,
+        )?;
+        if in_place {
+            return Ok(offset + len);
+        }
         let head = encode_frame_header(payload);
         let (suffix, suffix_len) = encode_frame_suffix(payload_len);
         self.guard(

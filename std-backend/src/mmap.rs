@@ -640,6 +640,26 @@ impl Region for MmapRegion {
         Ok(())
     }
 
+    /// The frame is encoded straight into the mapping (see the trait).
+    fn write_frame_in_place(
+        &mut self,
+        offset: u64,
+        len: usize,
+        encode: impl FnOnce(&mut [u8]),
+    ) -> Result<bool, FsError> {
+        let end = offset.saturating_add(len as u64);
+        let target = self.store_target(offset, end)?;
+        // SAFETY: `store_target` returned the start of `offset..end`: inside the live mapping,
+        // writable, and sliced by no reader (rules 2 to 4; see there), with the preparer told to
+        // stay above `end`. Only this `&mut self` writer stores into the mapping, so for as long
+        // as `encode` runs this is the only reference to these bytes; any byte value is a valid
+        // `u8`.
+        let frame = unsafe { std::slice::from_raw_parts_mut(target, len) };
+        encode(frame);
+        self.stored(end);
+        Ok(true)
+    }
+
     fn persist(&mut self, range: Range<u64>) -> Result<(), FsError> {
         let (_, len) = self.shared.range(&range).ok_or(FsError::kind(
             RegionErrorKind::OutOfBounds,

@@ -10,7 +10,14 @@
 //!   over three consecutive streams of each block, advanced together, merged with two carry-less
 //!   multiplications by constants x^n mod P and one more `crc32` step
 //!   ([`update_three_streams`]). Same results, bit for bit, about 2.3× faster at 1 KiB and
-//!   2.8× at 64 KiB here.
+//!   2.8× at 64 KiB here;
+//! - from 256 bytes on, when the CPU has AVX-512 with VPCLMULQDQ ([`fold_available`]), no
+//!   `crc32` chain at all for the bulk: four 512-bit accumulators (sixteen 128-bit lanes) fold
+//!   256 bytes per step with carry-less multiplications, then fold into one 128-bit lane that
+//!   two `crc32` steps reduce ([`update_fold512`]). About 2× faster again (1 KiB in 20 ns
+//!   instead of 41 ns, 64 KiB at 58 GB/s here). The same loop can store what it loads
+//!   ([`update_copying`]): a record's payload is copied into the segment and checksummed in
+//!   one pass, which costs less than the copy alone.
 //!
 //! The constants are derived at compile time by `const fn`s from the polynomial; tests check
 //! the derivation against the portable path, every constant against feeding zero words to the
@@ -26,7 +33,10 @@
 //! [`clmul_available`] (PCLMULQDQ) establish, statically through `cfg(target_feature)` or at run
 //! time through `std`'s CPU detection. The intrinsics themselves are safe to call inside such a
 //! function, and the three-stream path reads the input only through safe slices (no pointer
-//! loads), so it cannot read out of bounds whatever the length or alignment.
+//! loads), so it cannot read out of bounds whatever the length or alignment. The fold path loads
+//! and stores 64 bytes at a time through pointers, each taken from a `&[u8; 64]` (or
+//! `&mut [u8; 64]`) chunk of the caller's slices, so every access stays inside a borrow that
+//! grants it.
 #![allow(unsafe_code)]
 
 /// Whether the running CPU has a CRC-32C instruction this module can use.
@@ -88,6 +98,11 @@ pub(super) fn update(register: u32, bytes: &[u8]) -> u32 {
     debug_assert!(available());
     #[cfg(target_arch = "x86_64")]
     {
+        if bytes.len() >= FOLD_BLOCK && fold_available() {
+            // SAFETY: `fold_available()` just returned true: the CPU has AVX-512F, VPCLMULQDQ,
+            // PCLMULQDQ and SSE4.2.
+            return unsafe { update_fold512(register, bytes) };
+        }
         if bytes.len() >= THREE_STREAMS_MIN && clmul_available() {
             // SAFETY: `available()` returned true (see below), so the CPU has SSE4.2, and
             // `clmul_available()` just returned true, so it has PCLMULQDQ.
@@ -107,6 +122,23 @@ pub(super) fn update(register: u32, bytes: &[u8]) -> u32 {
         let _ = bytes;
         register
     }
+}
+
+/// [`update`] over `src`, copying `src` into `dst` (of the same length) on the way.
+///
+/// Only called when [`available`] returned true.
+#[inline]
+pub(super) fn update_copying(register: u32, src: &[u8], dst: &mut [u8]) -> u32 {
+    debug_assert_eq!(src.len(), dst.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if src.len() >= FOLD_BLOCK && fold_available() {
+            // SAFETY: as in `update`: `fold_available()` just returned true.
+            return unsafe { copy_fold512(register, src, dst) };
+        }
+    }
+    dst.copy_from_slice(src);
+    update(register, src)
 }
 
 /// [`update`], also returning the OR of the differences of `side`'s words from `pattern`,
@@ -170,7 +202,7 @@ fn update_and_compare_sse42(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse4.2")]
 fn update_sse42(register: u32, bytes: &[u8]) -> u32 {
-    use core::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u64};
+    use core::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u32, _mm_crc32_u64};
     let (words, rest) = bytes.as_chunks::<8>();
     let mut wide = u64::from(register);
     for word in words {
@@ -179,6 +211,14 @@ fn update_sse42(register: u32, bytes: &[u8]) -> u32 {
     // The instruction leaves the 32-bit register zero-extended in the 64-bit value.
     #[allow(clippy::cast_possible_truncation)]
     let mut register = wide as u32;
+    // Up to 7 bytes: one 4-byte step (a record's length field is exactly that), then bytes.
+    let rest = match rest.split_first_chunk::<4>() {
+        Some((word, rest)) => {
+            register = _mm_crc32_u32(register, u32::from_le_bytes(*word));
+            rest
+        }
+        None => rest,
+    };
     for &byte in rest {
         register = _mm_crc32_u8(register, byte);
     }
@@ -343,6 +383,301 @@ fn update_three_streams(register: u32, bytes: &[u8]) -> u32 {
     update_sse42(register, &bytes[bytes.len() - left..])
 }
 
+/// Bytes the fold path takes per step: four 512-bit accumulators. Shorter inputs, and what is
+/// left after the last whole block, go through the `crc32` paths.
+#[cfg(target_arch = "x86_64")]
+const FOLD_BLOCK: usize = 256;
+
+/// Whether the running CPU has what the fold path needs: AVX-512F and VPCLMULQDQ (which imply
+/// the SSE4.2 and PCLMULQDQ of the other paths on every CPU that has them; they are checked too
+/// at run time). Statically through `cfg(target_feature)`, or at run time with `std`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn fold_available() -> bool {
+    #[cfg(all(
+        target_feature = "avx512f",
+        target_feature = "vpclmulqdq",
+        target_feature = "pclmulqdq",
+        target_feature = "sse4.2"
+    ))]
+    {
+        true
+    }
+    #[cfg(all(
+        not(all(
+            target_feature = "avx512f",
+            target_feature = "vpclmulqdq",
+            target_feature = "pclmulqdq",
+            target_feature = "sse4.2"
+        )),
+        feature = "std",
+        not(miri)
+    ))]
+    {
+        extern crate std;
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("vpclmulqdq")
+            && std::is_x86_feature_detected!("pclmulqdq")
+            && std::is_x86_feature_detected!("sse4.2")
+    }
+    #[cfg(all(
+        not(all(
+            target_feature = "avx512f",
+            target_feature = "vpclmulqdq",
+            target_feature = "pclmulqdq",
+            target_feature = "sse4.2"
+        )),
+        any(not(feature = "std"), miri)
+    ))]
+    {
+        false
+    }
+}
+
+/// The fold multipliers for moving a 128-bit lane forward by `bits`: (x^(`bits` + 31) mod P,
+/// x^(`bits` - 33) mod P), reflected, for the lane's first and second 64-bit halves.
+///
+/// Why: a lane holds 16 message bytes; read in the register's (reflected) order, its first
+/// half `L` weighs x^64 more than its second half `H`, so the lane is `L`·x^64 + `H`. A
+/// carry-less product of a 64-bit half by a 32-bit key, read back as a lane, comes out
+/// multiplied by x^33 (the same bookkeeping as [`shift`]). Multiplying `L` by x^(`bits` + 31)
+/// and `H` by x^(`bits` - 33) therefore gives a lane congruent to (`L`·x^64 + `H`)·x^`bits`:
+/// the old lane's weight at the place `bits` later, where the XOR adds it to that lane.
+#[cfg(target_arch = "x86_64")]
+const fn fold_keys(bits: u32) -> [u64; 2] {
+    [
+        times_x_pow_mod_p(1, bits + 31).reverse_bits() as u64,
+        times_x_pow_mod_p(1, bits - 33).reverse_bits() as u64,
+    ]
+}
+
+/// Moves each 128-bit lane of a 512-bit accumulator over 2048 bits (the next 256-byte block).
+#[cfg(target_arch = "x86_64")]
+const FOLD_2048: [u64; 2] = fold_keys(2048);
+/// Moves the accumulators of one block onto the last: over 1536, 1024 and 512 bits.
+#[cfg(target_arch = "x86_64")]
+const FOLD_1536: [u64; 2] = fold_keys(1536);
+#[cfg(target_arch = "x86_64")]
+const FOLD_1024: [u64; 2] = fold_keys(1024);
+#[cfg(target_arch = "x86_64")]
+const FOLD_512: [u64; 2] = fold_keys(512);
+/// Moves the lanes of the last 512 bits onto its last lane: over 384, 256 and 128 bits.
+#[cfg(target_arch = "x86_64")]
+const FOLD_384: [u64; 2] = fold_keys(384);
+#[cfg(target_arch = "x86_64")]
+const FOLD_256: [u64; 2] = fold_keys(256);
+#[cfg(target_arch = "x86_64")]
+const FOLD_128: [u64; 2] = fold_keys(128);
+
+/// The four 512-bit accumulators of the fold path.
+#[cfg(target_arch = "x86_64")]
+type Lanes = [core::arch::x86_64::__m512i; 4];
+
+/// `keys` in every 128-bit lane of a 512-bit vector.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn broadcast(keys: [u64; 2]) -> core::arch::x86_64::__m512i {
+    use core::arch::x86_64::{_mm_set_epi64x, _mm512_broadcast_i32x4};
+    _mm512_broadcast_i32x4(_mm_set_epi64x(keys[1].cast_signed(), keys[0].cast_signed()))
+}
+
+/// Each lane of `lanes` moved forward by the keys' distance ([`fold_keys`]), combined by XOR
+/// with `next`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f,vpclmulqdq")]
+fn fold_into(
+    lanes: core::arch::x86_64::__m512i,
+    keys: core::arch::x86_64::__m512i,
+    next: core::arch::x86_64::__m512i,
+) -> core::arch::x86_64::__m512i {
+    use core::arch::x86_64::{_mm512_clmulepi64_epi128, _mm512_xor_si512};
+    // The compiler fuses the two XORs into one three-way `vpternlogq`.
+    _mm512_xor_si512(
+        _mm512_xor_si512(
+            _mm512_clmulepi64_epi128::<0x00>(lanes, keys),
+            _mm512_clmulepi64_epi128::<0x11>(lanes, keys),
+        ),
+        next,
+    )
+}
+
+/// [`fold_into`] for one 128-bit lane.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "pclmulqdq")]
+fn fold_lane_into(
+    lane: core::arch::x86_64::__m128i,
+    keys: [u64; 2],
+    next: core::arch::x86_64::__m128i,
+) -> core::arch::x86_64::__m128i {
+    use core::arch::x86_64::{_mm_clmulepi64_si128, _mm_set_epi64x, _mm_xor_si128};
+    let keys = _mm_set_epi64x(keys[1].cast_signed(), keys[0].cast_signed());
+    _mm_xor_si128(
+        _mm_xor_si128(
+            _mm_clmulepi64_si128::<0x00>(lane, keys),
+            _mm_clmulepi64_si128::<0x11>(lane, keys),
+        ),
+        next,
+    )
+}
+
+/// Loads a 64-byte chunk.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load(chunk: &[u8; 64]) -> core::arch::x86_64::__m512i {
+    // SAFETY: the pointer comes from a reference to exactly 64 readable bytes, and the unaligned
+    // load has no alignment requirement.
+    unsafe { core::arch::x86_64::_mm512_loadu_si512(chunk.as_ptr().cast()) }
+}
+
+/// Stores a 64-byte chunk.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn store(chunk: &mut [u8; 64], value: core::arch::x86_64::__m512i) {
+    // SAFETY: the pointer comes from a unique reference to exactly 64 writable bytes, and the
+    // unaligned store has no alignment requirement.
+    unsafe { core::arch::x86_64::_mm512_storeu_si512(chunk.as_mut_ptr().cast(), value) }
+}
+
+/// The four 512-bit vectors of a 256-byte block.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load_block(block: &[u8; FOLD_BLOCK]) -> Lanes {
+    let (chunks, _) = block.as_chunks::<64>();
+    [
+        load(&chunks[0]),
+        load(&chunks[1]),
+        load(&chunks[2]),
+        load(&chunks[3]),
+    ]
+}
+
+/// The first block's lanes, with the register added (XOR) into its first four bytes: a CRC from
+/// register `r` over a message equals a CRC from 0 over the message with `r` added into its
+/// first 32 bits.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn start_lanes(register: u32, mut lanes: Lanes) -> Lanes {
+    use core::arch::x86_64::{_mm_cvtsi32_si128, _mm512_xor_si512, _mm512_zextsi128_si512};
+    lanes[0] = _mm512_xor_si512(
+        lanes[0],
+        _mm512_zextsi128_si512(_mm_cvtsi32_si128(register.cast_signed())),
+    );
+    lanes
+}
+
+/// Moves the accumulators one block forward, onto `next`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f,vpclmulqdq")]
+fn fold_block(lanes: Lanes, next: Lanes) -> Lanes {
+    let keys = broadcast(FOLD_2048);
+    [
+        fold_into(lanes[0], keys, next[0]),
+        fold_into(lanes[1], keys, next[1]),
+        fold_into(lanes[2], keys, next[2]),
+        fold_into(lanes[3], keys, next[3]),
+    ]
+}
+
+/// Folds the sixteen lanes of the last block into one and reduces it to the CRC register (two
+/// `crc32` steps over its 16 bytes from a zero register: the lane is congruent to the whole
+/// message so far, register folded in).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse4.2")]
+fn finish_lanes(lanes: Lanes) -> u32 {
+    use core::arch::x86_64::{
+        _mm_crc32_u64, _mm_cvtsi128_si64, _mm_extract_epi64, _mm512_extracti32x4_epi32,
+    };
+    let last = fold_into(
+        lanes[0],
+        broadcast(FOLD_1536),
+        fold_into(
+            lanes[1],
+            broadcast(FOLD_1024),
+            fold_into(lanes[2], broadcast(FOLD_512), lanes[3]),
+        ),
+    );
+    let lane = fold_lane_into(
+        _mm512_extracti32x4_epi32::<0>(last),
+        FOLD_384,
+        fold_lane_into(
+            _mm512_extracti32x4_epi32::<1>(last),
+            FOLD_256,
+            fold_lane_into(
+                _mm512_extracti32x4_epi32::<2>(last),
+                FOLD_128,
+                _mm512_extracti32x4_epi32::<3>(last),
+            ),
+        ),
+    );
+    let first = _mm_cvtsi128_si64(lane).cast_unsigned();
+    let second = _mm_extract_epi64::<1>(lane).cast_unsigned();
+    // The instruction leaves the 32-bit register zero-extended in the 64-bit value.
+    #[allow(clippy::cast_possible_truncation)]
+    let register = _mm_crc32_u64(_mm_crc32_u64(0, first), second) as u32;
+    register
+}
+
+/// [`update_sse42`] for inputs of at least one [`FOLD_BLOCK`]: carry-less folding of 256-byte
+/// blocks (see the module documentation), the bytes after the last whole block through the
+/// single `crc32` chain.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse4.2")]
+fn update_fold512(register: u32, bytes: &[u8]) -> u32 {
+    let (blocks, rest) = bytes.as_chunks::<FOLD_BLOCK>();
+    let Some((first, blocks)) = blocks.split_first() else {
+        return update_sse42(register, bytes);
+    };
+    let mut lanes = start_lanes(register, load_block(first));
+    for block in blocks {
+        lanes = fold_block(lanes, load_block(block));
+    }
+    update_sse42(finish_lanes(lanes), rest)
+}
+
+/// [`update_fold512`] over `src`, storing each 64-byte vector it loads into `dst` (same
+/// length) as it goes; the bytes after the last whole block are copied and then fed to the
+/// `crc32` chain.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse4.2")]
+fn copy_fold512(register: u32, src: &[u8], dst: &mut [u8]) -> u32 {
+    let (blocks, rest) = src.as_chunks::<FOLD_BLOCK>();
+    let (targets, rest_target) = dst.as_chunks_mut::<FOLD_BLOCK>();
+    let Some((first, blocks)) = blocks.split_first() else {
+        dst.copy_from_slice(src);
+        return update_sse42(register, src);
+    };
+    let copy = |target: &mut [u8; FOLD_BLOCK], lanes: Lanes| {
+        let (chunks, _) = target.as_chunks_mut::<64>();
+        for (chunk, lane) in chunks.iter_mut().zip(lanes) {
+            // SAFETY (of the call): the closure runs only inside this function, whose target
+            // features include AVX-512F.
+            store(chunk, lane);
+        }
+    };
+    let mut targets = targets.iter_mut();
+    let loaded = load_block(first);
+    if let Some(target) = targets.next() {
+        copy(target, loaded);
+    }
+    let mut lanes = start_lanes(register, loaded);
+    for (block, target) in blocks.iter().zip(targets) {
+        let loaded = load_block(block);
+        copy(target, loaded);
+        lanes = fold_block(lanes, loaded);
+    }
+    rest_target.copy_from_slice(rest);
+    update_sse42(finish_lanes(lanes), rest)
+}
+
 #[cfg(target_arch = "aarch64")]
 #[target_feature(enable = "crc")]
 fn update_armv8(register: u32, bytes: &[u8]) -> u32 {
@@ -458,6 +793,98 @@ mod tests {
                     portable(bytes),
                     "start {start} len {len}"
                 );
+            }
+        }
+    }
+
+    /// The fold path, called directly for every length up to 3200 bytes (below one block it
+    /// falls back to the chain), from several registers and unaligned starts, equals the single
+    /// `crc32` chain and the portable path; its copying form also leaves an exact copy.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn fold_path_equals_the_crc32_chain_and_the_portable_path_and_copies_exactly() {
+        if !super::fold_available() {
+            return;
+        }
+        let data: [u8; 3300] = core::array::from_fn(|i| {
+            let i = u32::try_from(i).unwrap();
+            i.wrapping_mul(0x9E37_79B9).to_le_bytes()[3]
+        });
+        let mut copy = [0u8; 3300];
+        let (lengths, starts) = if cfg!(miri) {
+            ((250..=780).step_by(53), 0..2)
+        } else {
+            ((0..=3200).step_by(1), 0..4)
+        };
+        for start in starts {
+            for len in lengths.clone() {
+                let bytes = &data[start..start + len];
+                for register in [!0u32, 0, 0x1234_5678] {
+                    // SAFETY: `fold_available()` returned true above: the CPU has AVX-512F,
+                    // VPCLMULQDQ, PCLMULQDQ and SSE4.2.
+                    let folded = unsafe { super::update_fold512(register, bytes) };
+                    // SAFETY: as above, the CPU has SSE4.2.
+                    let chained = unsafe { super::update_sse42(register, bytes) };
+                    assert_eq!(
+                        folded, chained,
+                        "start {start} len {len} register {register:x}"
+                    );
+                    // The copy lands at another misalignment than the source, over stale bytes.
+                    copy.fill(0xA5);
+                    let target = &mut copy[3 - start..3 - start + len];
+                    // SAFETY: as above.
+                    let copied = unsafe { super::copy_fold512(register, bytes, target) };
+                    assert_eq!(copied, chained, "copying: start {start} len {len}");
+                    assert_eq!(
+                        &copy[3 - start..3 - start + len],
+                        bytes,
+                        "copy of len {len}"
+                    );
+                    assert!(
+                        copy[..3 - start].iter().all(|&b| b == 0xA5),
+                        "before the copy"
+                    );
+                    assert!(
+                        copy[3 - start + len..].iter().all(|&b| b == 0xA5),
+                        "after it"
+                    );
+                }
+                assert_eq!(
+                    // SAFETY: as above.
+                    !unsafe { super::update_fold512(!0, bytes) },
+                    portable(bytes),
+                    "start {start} len {len}"
+                );
+            }
+        }
+    }
+
+    /// Through the public API (whatever path this CPU takes), a streamed CRC that copies equals
+    /// the one-shot CRC, for pieces of every size around the fold block.
+    #[test]
+    fn copying_updates_equal_plain_updates_in_any_pieces() {
+        let data: [u8; 1500] = core::array::from_fn(|i| {
+            let i = u32::try_from(i).unwrap();
+            i.wrapping_mul(0x85EB_CA6B).to_le_bytes()[2]
+        });
+        let lengths: &[usize] = if cfg!(miri) {
+            &[0, 4, 300]
+        } else {
+            &[0, 1, 4, 255, 256, 257, 511, 512, 1024, 1028, 1496]
+        };
+        for &head in &[0usize, 4] {
+            for &len in lengths {
+                let len = len.min(data.len() - head);
+                let mut copy = [0u8; 1500];
+                let mut crc = Crc32c::new();
+                crc.update(&data[..head]);
+                crc.update_copying(&data[head..head + len], &mut copy[head..head + len]);
+                assert_eq!(
+                    crc.finish(),
+                    portable(&data[..head + len]),
+                    "{head} + {len}"
+                );
+                assert_eq!(&copy[head..head + len], &data[head..head + len]);
             }
         }
     }

@@ -100,18 +100,30 @@ pub fn encode_frame_suffix(payload_len: u64) -> ([u8; TRAILER_LEN + FRAME_ALIGN 
 
 /// Writes the whole frame of `payload` into `out`, which must be exactly `frame_len` bytes.
 ///
+/// The payload and the suffix are stored first and the head (crc and length) last, the order
+/// [`crate::region::Region::write_frame_parts`] keeps: a frame cut short in memory that lends
+/// itself to a writer ([`crate::region::Region::write_frame_in_place`]) has no header over it.
+/// The payload is checksummed as it is copied ([`Crc32c::update_copying`]).
+///
 /// Returns `None` if `out` has the wrong length.
+#[inline]
 pub fn encode_frame(payload: &[u8], out: &mut [u8]) -> Option<()> {
     let payload_len = payload.len() as u64;
     if out.len() as u64 != frame_len(payload_len) {
         return None;
     }
     let (head, rest) = out.split_at_mut(FRAME_HEADER_LEN);
-    head.copy_from_slice(&encode_frame_header(payload));
     let (body, tail) = rest.split_at_mut(payload.len());
-    body.copy_from_slice(payload);
-    let (suffix, len) = encode_frame_suffix(payload_len);
-    tail.copy_from_slice(&suffix[..len]);
+    let length = length_bytes(payload);
+    let mut crc = Crc32c::new();
+    crc.update(&length);
+    crc.update_copying(payload, body);
+    // The trailer, then zero padding (0 to 7 bytes): `tail` is `frame_len - 8 - payload_len`.
+    let (trailer, padding) = tail.split_at_mut(TRAILER_LEN);
+    trailer.copy_from_slice(&TRAILER);
+    padding.fill(0);
+    head[..4].copy_from_slice(&crc.finish().to_le_bytes());
+    head[4..].copy_from_slice(&length);
     Some(())
 }
 

@@ -86,6 +86,17 @@ impl Region for MemRegion {
         Ok(())
     }
 
+    fn write_frame_in_place(
+        &mut self,
+        offset: u64,
+        len: usize,
+        encode: impl FnOnce(&mut [u8]),
+    ) -> Result<bool, MemError> {
+        let range = self.range(offset, len)?;
+        encode(&mut self.bytes.borrow_mut()[range]);
+        Ok(true)
+    }
+
     fn persist(&mut self, _range: Range<u64>) -> Result<(), MemError> {
         if self.faults.fail_next_persist.take() {
             return Err(MemError {
