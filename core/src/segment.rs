@@ -637,20 +637,21 @@ impl<R: Region> Segment<R> {
     fn write_frame(&mut self, offset: u64, payload: &[u8]) -> Result<u64, R::Error> {
         let payload_len = payload.len() as u64;
         let len = frame_len(payload_len);
-        let mut in_place = false;
+        let mut encoded = false;
         self.guard(
             |region| {
                 // Callers checked that the frame fits the region, so its length fits a usize.
                 let len = usize::try_from(len).unwrap_or(usize::MAX);
-                in_place = region.write_frame_in_place(offset, len, |frame| {
-                    // The region lent exactly `len` bytes: the length always matches.
-                    let _ = encode_frame(payload, frame);
+                region.write_frame_in_place(offset, len, |frame| {
+                    // `None` (nothing written) only from a region that lent the wrong length;
+                    // the frame then goes through the parts below.
+                    encoded = encode_frame(payload, frame).is_some();
                 })?;
                 Ok(())
             },
             offset,
         )?;
-        if in_place {
+        if encoded {
             return Ok(offset + len);
         }
         let head = encode_frame_header(payload);

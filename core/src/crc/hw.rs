@@ -155,6 +155,10 @@ pub(super) fn update_and_compare(
     debug_assert!(available());
     #[cfg(target_arch = "x86_64")]
     {
+        if bytes.len() >= FOLD_BLOCK && fold_available() {
+            // SAFETY: as in `update`: `fold_available()` just returned true.
+            return unsafe { update_and_compare_fold512(register, bytes, side, pattern) };
+        }
         // SAFETY: as in `update`: only reached after `available()` returned true, so the CPU
         // has SSE4.2.
         unsafe { update_and_compare_sse42(register, bytes, side, pattern) }
@@ -641,6 +645,23 @@ fn update_fold512(register: u32, bytes: &[u8]) -> u32 {
         lanes = fold_block(lanes, load_block(block));
     }
     update_sse42(finish_lanes(lanes), rest)
+}
+
+/// [`update_and_compare`] on the fold path. The fold runs at the speed of memory, not at the
+/// latency of a chain, so there is no idle slot to hide the comparison in: it is a second pass,
+/// which the compiler vectorizes with the same AVX-512 registers (eight words per step).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse4.2")]
+fn update_and_compare_fold512(
+    register: u32,
+    bytes: &[u8],
+    side: &[[u8; 8]],
+    pattern: u64,
+) -> (u32, u64) {
+    (
+        update_fold512(register, bytes),
+        super::difference(side, pattern),
+    )
 }
 
 /// [`update_fold512`] over `src`, storing each 64-byte vector it loads into `dst` (same

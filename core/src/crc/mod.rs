@@ -363,15 +363,21 @@ mod tests {
     /// whatever the lengths of the two and wherever `side` differs.
     #[test]
     fn update_and_compare_gives_the_crc_and_finds_every_differing_word() {
-        let data: [u8; 67] =
-            core::array::from_fn(|i| u8::try_from(i).unwrap().wrapping_mul(151).wrapping_add(7));
+        // Lengths from 256 bytes on take the fold path where the CPU has it; side lengths that
+        // are not a multiple of a vector's eight words check the vectorized comparison's tail.
+        let data: [u8; 600] = core::array::from_fn(|i| {
+            u8::try_from(i % 256)
+                .unwrap()
+                .wrapping_mul(151)
+                .wrapping_add(7)
+        });
         for path in [CrcPath::Portable, CrcPath::Hardware] {
-            for len in [0usize, 3, 8, 15, 16, 40, 67] {
-                for side_words in [0usize, 1, 2, 5, 8, 12] {
+            for len in [0usize, 3, 8, 15, 16, 40, 67, 256, 300, 600] {
+                for side_words in [0usize, 1, 2, 5, 8, 12, 17, 40] {
                     let Some(mut crc) = Crc32c::with_path(path) else {
                         continue;
                     };
-                    let mut side = [[0xFFu8; 8]; 12];
+                    let mut side = [[0xFFu8; 8]; 40];
                     let any = crc.update_and_compare(&data[..len], &side[..side_words], u64::MAX);
                     assert_eq!(any, 0);
                     assert_eq!(crc.finish(), crc32c(&data[..len]), "{path:?} {len}");
