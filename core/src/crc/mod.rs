@@ -4,9 +4,13 @@
 //! - the portable path, the `crc` crate, on every target: slice-by-16 tables on `x86_64` and
 //!   `aarch64`, a 1 KiB table elsewhere, or as the `crc-table-*` features say (module `soft`);
 //! - the hardware path (module `hw`): the SSE4.2 `crc32` instruction on `x86_64` (from 256 bytes
-//!   on, three interleaved chains merged with PCLMULQDQ when the CPU has it) and the CRC
-//!   extension on `aarch64`. It is chosen at compile time when the target enables the feature
-//!   (`-C target-cpu=native`, or a target that implies it), and at run time with the `std` feature.
+//!   on, 256-byte blocks folded with AVX-512 VPCLMULQDQ when the CPU has it, otherwise three
+//!   interleaved chains merged with PCLMULQDQ) and the CRC extension on `aarch64`. It is chosen
+//!   at compile time when the target enables the feature (`-C target-cpu=native`, or a target
+//!   that implies it), and at run time with the `std` feature.
+//!
+//! [`Crc32c::update_copying`] checksums bytes while copying them, in one pass on the fold path:
+//! record writers use it to place a payload in a segment.
 //!
 //! [`crc32c`] is the one-shot form; [`Crc32c`] streams, which the record frame needs (the CRC
 //! covers the 4 length bytes followed by the payload, which are not contiguous in the caller's
