@@ -1,7 +1,7 @@
 //! The hardware CRC-32C path.
 //!
 //! On `aarch64` it is one chain of the CRC extension's `crc32c` instructions. On `x86_64` it is
-//! the SSE4.2 `crc32` instruction, used two ways, or carry-less folding where AVX-512 allows:
+//! one of three paths, the first two built on the SSE4.2 `crc32` instruction:
 //! - below 256 bytes (every record header and most small records), or when PCLMULQDQ is not
 //!   known to be present, one chain of `crc32` steps, 8 bytes each. Each step needs the previous
 //!   one's result, so the chain runs at the instruction's latency (3 cycles), a third of its
@@ -682,8 +682,7 @@ fn copy_fold512(register: u32, src: &[u8], dst: &mut [u8]) -> u32 {
     let copy = |target: &mut [u8; FOLD_BLOCK], lanes: Lanes| {
         let (chunks, _) = target.as_chunks_mut::<64>();
         for (chunk, lane) in chunks.iter_mut().zip(lanes) {
-            // SAFETY (of the call): the closure runs only inside this function, whose target
-            // features include AVX-512F.
+            // A closure takes the target features of the function it is written in.
             store(chunk, lane);
         }
     };
@@ -726,6 +725,28 @@ mod tests {
         let mut crc = Crc32c::with_path(CrcPath::Portable).unwrap();
         crc.update(bytes);
         crc.finish()
+    }
+
+    /// Runs `check` on slices of a fixed pseudo-random buffer: every length up to 3200 bytes
+    /// from starts 0 to 3 (under Miri, `miri_lengths` from starts 0 and 1).
+    fn each_slice(
+        miri_lengths: core::iter::StepBy<core::ops::RangeInclusive<usize>>,
+        mut check: impl FnMut(usize, usize, &[u8]),
+    ) {
+        let data: [u8; 3300] = core::array::from_fn(|i| {
+            let i = u32::try_from(i).unwrap();
+            i.wrapping_mul(0x9E37_79B9).to_le_bytes()[3]
+        });
+        let (lengths, starts) = if cfg!(miri) {
+            (miri_lengths, 0..2)
+        } else {
+            ((0..=3200).step_by(1), 0..4)
+        };
+        for start in starts {
+            for len in lengths.clone() {
+                check(start, len, &data[start..start + len]);
+            }
+        }
     }
 
     /// The derivation of the merge constants agrees with the portable CRC: from a zero
@@ -788,37 +809,25 @@ mod tests {
         if !(super::available() && super::clmul_available()) {
             return;
         }
-        let data: [u8; 3300] = core::array::from_fn(|i| {
-            let i = u32::try_from(i).unwrap();
-            i.wrapping_mul(0x9E37_79B9).to_le_bytes()[3]
-        });
-        let (lengths, starts) = if cfg!(miri) {
-            ((90..=200).step_by(5), 0..2)
-        } else {
-            ((0..=3200).step_by(1), 0..4)
-        };
-        for start in starts {
-            for len in lengths.clone() {
-                let bytes = &data[start..start + len];
-                for register in [!0u32, 0, 0x1234_5678] {
-                    // SAFETY: `available()` and `clmul_available()` returned true above: the
-                    // CPU has SSE4.2 and PCLMULQDQ.
-                    let streams = unsafe { super::update_three_streams(register, bytes) };
-                    // SAFETY: as above, the CPU has SSE4.2.
-                    let chained = unsafe { super::update_sse42(register, bytes) };
-                    assert_eq!(
-                        streams, chained,
-                        "start {start} len {len} register {register:x}"
-                    );
-                }
+        each_slice((90..=200).step_by(5), |start, len, bytes| {
+            for register in [!0u32, 0, 0x1234_5678] {
+                // SAFETY: `available()` and `clmul_available()` returned true above: the CPU
+                // has SSE4.2 and PCLMULQDQ.
+                let streams = unsafe { super::update_three_streams(register, bytes) };
+                // SAFETY: as above, the CPU has SSE4.2.
+                let chained = unsafe { super::update_sse42(register, bytes) };
                 assert_eq!(
-                    // SAFETY: as above.
-                    !unsafe { super::update_three_streams(!0, bytes) },
-                    portable(bytes),
-                    "start {start} len {len}"
+                    streams, chained,
+                    "start {start} len {len} register {register:x}"
                 );
             }
-        }
+            assert_eq!(
+                // SAFETY: as above.
+                !unsafe { super::update_three_streams(!0, bytes) },
+                portable(bytes),
+                "start {start} len {len}"
+            );
+        });
     }
 
     /// The fold path, called directly for every length up to 3200 bytes (below one block it
@@ -830,57 +839,35 @@ mod tests {
         if !super::fold_available() {
             return;
         }
-        let data: [u8; 3300] = core::array::from_fn(|i| {
-            let i = u32::try_from(i).unwrap();
-            i.wrapping_mul(0x9E37_79B9).to_le_bytes()[3]
-        });
         let mut copy = [0u8; 3300];
-        let (lengths, starts) = if cfg!(miri) {
-            ((250..=780).step_by(53), 0..2)
-        } else {
-            ((0..=3200).step_by(1), 0..4)
-        };
-        for start in starts {
-            for len in lengths.clone() {
-                let bytes = &data[start..start + len];
-                for register in [!0u32, 0, 0x1234_5678] {
-                    // SAFETY: `fold_available()` returned true above: the CPU has AVX-512F,
-                    // VPCLMULQDQ, PCLMULQDQ and SSE4.2.
-                    let folded = unsafe { super::update_fold512(register, bytes) };
-                    // SAFETY: as above, the CPU has SSE4.2.
-                    let chained = unsafe { super::update_sse42(register, bytes) };
-                    assert_eq!(
-                        folded, chained,
-                        "start {start} len {len} register {register:x}"
-                    );
-                    // The copy lands at another misalignment than the source, over stale bytes.
-                    copy.fill(0xA5);
-                    let target = &mut copy[3 - start..3 - start + len];
-                    // SAFETY: as above.
-                    let copied = unsafe { super::copy_fold512(register, bytes, target) };
-                    assert_eq!(copied, chained, "copying: start {start} len {len}");
-                    assert_eq!(
-                        &copy[3 - start..3 - start + len],
-                        bytes,
-                        "copy of len {len}"
-                    );
-                    assert!(
-                        copy[..3 - start].iter().all(|&b| b == 0xA5),
-                        "before the copy"
-                    );
-                    assert!(
-                        copy[3 - start + len..].iter().all(|&b| b == 0xA5),
-                        "after it"
-                    );
-                }
+        each_slice((250..=780).step_by(53), |start, len, bytes| {
+            for register in [!0u32, 0, 0x1234_5678] {
+                // SAFETY: `fold_available()` returned true above: the CPU has AVX-512F,
+                // VPCLMULQDQ, PCLMULQDQ and SSE4.2.
+                let folded = unsafe { super::update_fold512(register, bytes) };
+                // SAFETY: as above, the CPU has SSE4.2.
+                let chained = unsafe { super::update_sse42(register, bytes) };
                 assert_eq!(
-                    // SAFETY: as above.
-                    !unsafe { super::update_fold512(!0, bytes) },
-                    portable(bytes),
-                    "start {start} len {len}"
+                    folded, chained,
+                    "start {start} len {len} register {register:x}"
                 );
+                // The copy lands at another misalignment than the source, over stale bytes.
+                copy.fill(0xA5);
+                let (at, end) = (3 - start, 3 - start + len);
+                // SAFETY: as above.
+                let copied = unsafe { super::copy_fold512(register, bytes, &mut copy[at..end]) };
+                assert_eq!(copied, chained, "copying: start {start} len {len}");
+                assert_eq!(&copy[at..end], bytes, "copy of len {len}");
+                let around = copy[..at].iter().chain(&copy[end..]);
+                assert!(around.copied().all(|b| b == 0xA5), "bytes around the copy");
             }
-        }
+            assert_eq!(
+                // SAFETY: as above.
+                !unsafe { super::update_fold512(!0, bytes) },
+                portable(bytes),
+                "start {start} len {len}"
+            );
+        });
     }
 
     /// Through the public API (whatever path this CPU takes), a streamed CRC that copies equals
