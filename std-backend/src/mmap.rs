@@ -541,7 +541,7 @@ impl MmapRegion {
         // the page cache (see `FlushState`). Only this writer counts, so a plain store will do.
         let writes = &shared.flush.writes;
         writes.store(writes.load(Ordering::Relaxed) + 1, Ordering::Release);
-        if shared.prepare.wants_preparer(end)
+        if shared.prepare.wants_preparer(end, shared.len)
             && let Some(preparer) = &shared.preparer
         {
             preparer.unpark();

@@ -131,11 +131,14 @@ impl PrepareGate {
         self.written_hi.load(Ordering::Acquire)
     }
 
-    /// Writer: whether the preparer should be woken for a write that ended at `end` (less than
-    /// half a window prepared ahead, and it was not asked already).
-    pub(crate) fn wants_preparer(&self, end: u64) -> bool {
+    /// Writer: whether the preparer should be woken for a write that ended at `end` in a
+    /// segment of `capacity` bytes (less than half a window prepared ahead, something left to
+    /// prepare, and it was not asked already). A fully prepared segment never wakes it: the
+    /// preparer would find nothing to do and clear its request, and the next write would wake
+    /// it again, a futex wake per append over the segment's last half window.
+    pub(crate) fn wants_preparer(&self, end: u64, capacity: u64) -> bool {
         let prepared = self.prepared.load(Ordering::Relaxed);
-        prepared != u64::MAX
+        prepared < capacity
             && end.saturating_add(WINDOW / 2) > prepared
             && !self.wanted.load(Ordering::Relaxed)
             && !self.wanted.swap(true, Ordering::AcqRel)
@@ -388,6 +391,34 @@ fn make_spare(state: &PreparerState, capacity: u64) -> Option<SpareSegment> {
         let _ = std::fs::remove_file(&path);
     }
     made
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The writer wakes the preparer while less than half a window is prepared ahead of it,
+    /// once per request, and never for a segment with nothing left to prepare.
+    #[test]
+    fn a_fully_prepared_segment_never_wakes_the_preparer() {
+        let capacity = 4 * WINDOW;
+        let gate = PrepareGate::new_segment();
+        // Nothing prepared yet: the first write asks, the next (request pending) does not.
+        assert!(gate.wants_preparer(CHUNK, capacity));
+        assert!(!gate.wants_preparer(2 * CHUNK, capacity));
+        // The preparer zeroes all of it; each step clears the request.
+        while gate
+            .prepare_next_ignoring_window(capacity, |_| Ok::<(), ()>(()))
+            .unwrap()
+        {}
+        assert!(gate.is_fully_prepared(capacity));
+        // Writes over the last half window find nothing to ask for, however many there are.
+        for end in [capacity - WINDOW / 2 + CHUNK, capacity - CHUNK, capacity] {
+            assert!(!gate.wants_preparer(end, capacity), "end {end}");
+        }
+        // A segment nobody prepares never asks either.
+        assert!(!PrepareGate::unprepared(capacity).wants_preparer(capacity, capacity));
+    }
 }
 
 #[cfg(all(test, loom))]
