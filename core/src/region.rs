@@ -88,8 +88,9 @@ pub trait Region: RegionRead {
     /// Writes one frame laid out as `head`, `payload`, `suffix` from `offset`, storing the
     /// payload and the suffix before the head: until the head is written, the frame's first
     /// bytes are still erased, so a write cut short leaves no frame header over a partial
-    /// frame. The default is three [`Region::write_at`] calls in that order; a region may do
-    /// the same in one call (the std backend's mmap region checks the range once).
+    /// frame. The default is three [`Region::write_at`] calls in that order. A region whose bytes
+    /// are memory lends them instead ([`Region::write_frame_in_place`]), and the frame is
+    /// encoded there in the same order.
     fn write_frame_parts(
         &mut self,
         offset: u64,

@@ -614,32 +614,6 @@ impl Region for MmapRegion {
         Ok(())
     }
 
-    /// One range check, claim and count for the whole frame, stores in the trait's order.
-    fn write_frame_parts(
-        &mut self,
-        offset: u64,
-        head: &[u8],
-        payload: &[u8],
-        suffix: &[u8],
-    ) -> Result<(), FsError> {
-        let len = head.len() + payload.len() + suffix.len();
-        let end = offset.saturating_add(len as u64);
-        let target = self.store_target(offset, end)?;
-        // The three parts go to disjoint places inside `target..target + len`, the range
-        // `store_target` checked: head at 0, payload after it, suffix after the payload.
-        let payload_target = target.wrapping_add(head.len());
-        let suffix_target = payload_target.wrapping_add(payload.len());
-        // SAFETY: as in `write_at`, for a part of the checked range (the same holds for the
-        // two copies below); each source is a separate borrow, so it does not overlap its target.
-        unsafe { std::ptr::copy_nonoverlapping(payload.as_ptr(), payload_target, payload.len()) };
-        // SAFETY: see above.
-        unsafe { std::ptr::copy_nonoverlapping(suffix.as_ptr(), suffix_target, suffix.len()) };
-        // SAFETY: see above.
-        unsafe { std::ptr::copy_nonoverlapping(head.as_ptr(), target, head.len()) };
-        self.stored(end);
-        Ok(())
-    }
-
     /// The frame is encoded straight into the mapping (see the trait).
     fn write_frame_in_place(
         &mut self,

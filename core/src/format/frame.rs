@@ -118,10 +118,9 @@ pub fn encode_frame(payload: &[u8], out: &mut [u8]) -> Option<()> {
     let mut crc = Crc32c::new();
     crc.update(&length);
     crc.update_copying(payload, body);
-    // The trailer, then zero padding (0 to 7 bytes): `tail` is `frame_len - 8 - payload_len`.
-    let (trailer, padding) = tail.split_at_mut(TRAILER_LEN);
-    trailer.copy_from_slice(&TRAILER);
-    padding.fill(0);
+    // `tail` is the `frame_len - 8 - payload_len` bytes the suffix says it writes.
+    let (suffix, len) = encode_frame_suffix(payload_len);
+    tail.copy_from_slice(&suffix[..len]);
     head[..4].copy_from_slice(&crc.finish().to_le_bytes());
     head[4..].copy_from_slice(&length);
     Some(())
