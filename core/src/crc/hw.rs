@@ -870,10 +870,11 @@ mod tests {
         });
     }
 
-    /// Through the public API (whatever path this CPU takes), a streamed CRC that copies equals
-    /// the one-shot CRC, for pieces of every size around the fold block.
+    /// Through the public API (whatever path this CPU takes), a copying update after an
+    /// optional 4-byte prefix (a frame's length field) gives the portable CRC of prefix and
+    /// piece, and an exact copy, for pieces on both sides of the fold block.
     #[test]
-    fn copying_updates_equal_plain_updates_in_any_pieces() {
+    fn a_copying_update_after_a_prefix_gives_the_crc_and_an_exact_copy() {
         let data: [u8; 1500] = core::array::from_fn(|i| {
             let i = u32::try_from(i).unwrap();
             i.wrapping_mul(0x85EB_CA6B).to_le_bytes()[2]
