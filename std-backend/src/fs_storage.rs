@@ -37,7 +37,8 @@ use walfs_core::storage::Storage;
 
 use crate::error::{Error, FsError};
 use crate::mmap::{MmapRegion, SharedMap};
-use crate::prepare::Preparer;
+use crate::prepare::{Preparer, SyncHint};
+use crate::sync::Arc;
 
 /// A WAL directory.
 #[derive(Debug)]
@@ -52,6 +53,8 @@ pub struct FsStorage {
     prepare: bool,
     /// Prepares the newest created segment; started with the first one.
     preparer: Option<Preparer>,
+    /// Whether the WAL syncs (how the preparer zeroes), shared with segments and preparer.
+    sync_hint: Arc<SyncHint>,
 }
 
 impl FsStorage {
@@ -88,6 +91,7 @@ impl FsStorage {
             temp_counter: 0,
             prepare: true,
             preparer: None,
+            sync_hint: Arc::new(SyncHint::new()),
         };
         if !read_only {
             storage.remove_stale_temp_files()?;
@@ -102,6 +106,12 @@ impl FsStorage {
         if !prepare {
             drop(self.preparer.take());
         }
+    }
+
+    /// Whether the WAL syncs, shared with the segments this storage creates: the WAL notes its
+    /// syncs there (see "Page cache granularity" in `crate::prepare`).
+    pub(crate) fn sync_hint(&self) -> &Arc<SyncHint> {
+        &self.sync_hint
     }
 
     /// The directory.
@@ -150,7 +160,9 @@ impl FsStorage {
             }
         }
         let thread = self.preparer.as_ref().and_then(Preparer::thread).cloned();
-        let shared = SharedMap::map_new_segment(file, thread).map_err(|e| e.at(&path))?;
+        let shared = SharedMap::map_new_segment(file, thread)
+            .map_err(|e| e.at(&path))?
+            .with_sync_hint(Arc::clone(&self.sync_hint));
         let region = MmapRegion::new(shared);
         region.shared().prepare_next();
         Ok(region)
@@ -246,14 +258,14 @@ impl Storage for FsStorage {
 
     fn create_segment(&mut self, id: SegmentId, capacity: u64) -> Result<MmapRegion, FsError> {
         if self.prepare && self.preparer.is_none() {
-            self.preparer = Preparer::start(&self.dir);
+            self.preparer = Preparer::start(&self.dir, Arc::clone(&self.sync_hint));
         }
         let region = match self.take_spare_as(id, capacity)? {
             Some(region) => region,
             None => self.create_segment_file(id, capacity)?,
         };
         if let Some(preparer) = &self.preparer {
-            preparer.prepare(crate::sync::Arc::clone(region.shared()), capacity);
+            preparer.prepare(Arc::clone(region.shared()), capacity);
         }
         Ok(region)
     }

@@ -69,7 +69,7 @@ use walfs_core::region::{Region, RegionErrorKind, RegionRead};
 
 use crate::error::FsError;
 use crate::gate::{REMOVED, ReadGate};
-use crate::prepare::PrepareGate;
+use crate::prepare::{PrepareGate, SyncHint};
 use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, OnceLock, Ordering};
 
 const HEADER_END: u64 = HEADER_LEN as u64;
@@ -95,6 +95,11 @@ pub(crate) struct SharedMap {
     prepare: PrepareGate,
     /// The preparer thread, woken when the writer nears the end of the prepared bytes.
     preparer: Option<std::thread::Thread>,
+    /// Whether the WAL syncs, which sets how the preparer writes its zeros.
+    sync_hint: Option<Arc<SyncHint>>,
+    /// The ranges each `pwrite` of zeros covered, for tests.
+    #[cfg(all(test, not(loom)))]
+    zero_writes: Mutex<Vec<Range<u64>>>,
 }
 
 /// Which writes a successful flush has covered.
@@ -183,7 +188,16 @@ impl SharedMap {
             flush: FlushState::new(),
             prepare: PrepareGate::unprepared(len),
             preparer: None,
+            sync_hint: None,
+            #[cfg(all(test, not(loom)))]
+            zero_writes: Mutex::new(Vec::new()),
         })
+    }
+
+    /// This segment, zeroed (when it is prepared) as `hint` says.
+    pub(crate) fn with_sync_hint(mut self, hint: Arc<SyncHint>) -> Self {
+        self.sync_hint = Some(hint);
+        self
     }
 
     /// Zeroes the next chunk ahead of the writer (`pwrite(2)` of zeros, see `crate::prepare`)
@@ -217,22 +231,38 @@ impl SharedMap {
         }
     }
 
-    /// `pwrite(2)` of zeros over `range` (the preparer's zeroing, see `crate::prepare`).
+    /// `pwrite(2)` of zeros over `range` (the preparer's zeroing, see `crate::prepare`), a page
+    /// or a chunk per call as the [`SyncHint`] says (without one, a chunk).
     fn write_zeros(&self, range: Range<u64>) -> Result<(), rustix::io::Errno> {
         static ZEROS: [u8; crate::prepare::CHUNK_BYTES] = [0; crate::prepare::CHUNK_BYTES];
         let mut offset = range.start;
         while offset < range.end {
-            let n = usize::try_from(range.end - offset)
+            let left = range.end - offset;
+            let step = self
+                .sync_hint
+                .as_ref()
+                .map_or(left, |hint| hint.zero_step(offset, left));
+            let n = usize::try_from(step)
                 .unwrap_or(ZEROS.len())
                 .min(ZEROS.len());
             match rustix::io::pwrite(&self.file, &ZEROS[..n], offset) {
                 Ok(0) => return Err(rustix::io::Errno::NOSPC),
-                Ok(written) => offset += written as u64,
+                Ok(written) => {
+                    #[cfg(all(test, not(loom)))]
+                    crate::sync::lock(&self.zero_writes).push(offset..offset + written as u64);
+                    offset += written as u64;
+                }
                 Err(rustix::io::Errno::INTR) => {}
                 Err(error) => return Err(error),
             }
         }
         Ok(())
+    }
+
+    /// The ranges the `pwrite` calls of zeros have covered so far, in order.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn zero_writes_for_test(&self) -> Vec<Range<u64>> {
+        crate::sync::lock(&self.zero_writes).clone()
     }
 
     /// Bytes prepared ahead (`u64::MAX` for a segment that is not prepared).

@@ -78,6 +78,8 @@ pub(crate) struct Shared {
     rotations: AtomicU64,
     /// Syncs triggered by [`SyncPolicy::Bytes`] since open.
     threshold_syncs: AtomicU64,
+    /// Whether this WAL syncs, shared with its storage's preparer (how it zeroes segments).
+    sync_hint: Arc<crate::prepare::SyncHint>,
     /// Group-commit rounds led so far, for tests.
     #[cfg(all(test, not(loom)))]
     sync_rounds: AtomicU64,
@@ -228,6 +230,10 @@ impl Wal {
     ) -> Result<(Self, RecoveryReport)> {
         let mut storage = FsStorage::open(dir, &options.ext, options.read_only)?;
         storage.set_prepare_segments(options.prepare_segments);
+        let sync_hint = Arc::clone(storage.sync_hint());
+        if options.sync != SyncPolicy::Manual {
+            sync_hint.note_sync();
+        }
         let engine_options = WalOptions {
             segment_size: options.segment_size,
             marker: options.marker,
@@ -254,6 +260,7 @@ impl Wal {
             options,
             rotations: AtomicU64::new(0),
             threshold_syncs: AtomicU64::new(0),
+            sync_hint,
             #[cfg(all(test, not(loom)))]
             sync_rounds: AtomicU64::new(0),
         });
@@ -376,6 +383,7 @@ impl Wal {
     /// (group commit). After a failure the WAL is poisoned: this and every later change fail
     /// until it is reopened.
     pub fn sync(&self) -> Result<()> {
+        self.shared.sync_hint.note_sync();
         let target = self.shared.appended();
         let mut state = lock(&self.shared.sync_state);
         loop {
@@ -695,6 +703,84 @@ mod tests {
         let engine_flushes = writer.engine.segment(active).unwrap().region().flushes();
         let all = map.file_flushes_for_test();
         (map, all, engine_flushes)
+    }
+
+    /// Page-cache bytes this thread has dirtied (`write_bytes` of `/proc/thread-self/io`: Linux
+    /// counts a folio's whole size each time a store dirties it), or `None` where it is not
+    /// counted.
+    fn bytes_dirtied_by_this_thread() -> Option<u64> {
+        let io = std::fs::read_to_string("/proc/thread-self/io").ok()?;
+        io.lines()
+            .find_map(|line| line.strip_prefix("write_bytes:"))?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// A sync writes back whole page-cache folios, and a store into a clean folio dirties all of
+    /// it. The kernel may make a large folio of each `pwrite` of zeros (64 KiB ones on this
+    /// project's machine, in release builds), and a synced 1 KiB append then dirtied (and its
+    /// sync wrote) 64 KiB of data and the header's 64 KiB. Once a WAL syncs, its segments are
+    /// zeroed a page per `pwrite`, so no folio there is larger than a page, and a synced append
+    /// dirties its data page and the header page. Both ways a WAL syncs: a sync policy (known at
+    /// open) and `Wal::sync` (noted at its first call: only what is zeroed after it is paged).
+    #[test]
+    fn a_synced_wal_is_zeroed_a_page_per_write_and_a_synced_append_dirties_only_its_pages() {
+        use crate::prepare::{CHUNK, WINDOW};
+        const APPENDS: u64 = 64;
+        let page = rustix::param::page_size() as u64;
+        for policy in [SyncPolicy::EveryWrite, SyncPolicy::Manual] {
+            let dir = tempfile::tempdir().unwrap();
+            let options = Options::new().segment_size(8 << 20).sync_policy(policy);
+            let wal = Wal::open(dir.path(), options).unwrap();
+            let record = [7u8; 1024];
+            wal.sync().unwrap();
+            // Past the window a Manual WAL's preparer zeroed before its first sync.
+            let mut last = wal.append(&record).unwrap();
+            while last.offset < WINDOW + 2 * CHUNK {
+                last = wal.append(&record).unwrap();
+            }
+            let end = last.offset + frame_len(1024);
+            let map = wal.shared.map(last.segment).unwrap();
+            let measured = end..end + 2 * CHUNK;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while map.prepared() < measured.end {
+                assert!(Instant::now() < deadline, "prepared {}", map.prepared());
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let zeroed = map.zero_writes_for_test();
+            assert!(
+                zeroed.first().is_some_and(|first| *first == (0..page)),
+                "{policy:?}: the header page is zeroed on its own: {zeroed:?}"
+            );
+            let large: Vec<_> = zeroed
+                .iter()
+                .filter(|range| range.end > measured.start && range.start < measured.end)
+                .filter(|range| range.end - range.start > page)
+                .collect();
+            assert!(
+                large.is_empty(),
+                "{policy:?}: zeroed more than a page at once: {large:?}"
+            );
+
+            let Some(before) = bytes_dirtied_by_this_thread() else {
+                eprintln!("this kernel does not count dirtied bytes per thread: not measured");
+                continue;
+            };
+            for _ in 0..APPENDS {
+                wal.append(&record).unwrap();
+                if policy == SyncPolicy::Manual {
+                    wal.sync().unwrap();
+                }
+            }
+            let dirtied = bytes_dirtied_by_this_thread().unwrap() - before;
+            // Its page (sometimes two: frames cross page boundaries) and the header page.
+            assert!(
+                dirtied <= 3 * page * APPENDS,
+                "{policy:?}: {} bytes dirtied per synced 1 KiB append",
+                dirtied / APPENDS
+            );
+        }
     }
 
     #[test]
