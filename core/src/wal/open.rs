@@ -25,6 +25,7 @@ use super::{Slot, WalEngine, WalOptions, storage_err};
 use crate::error::{CorruptionReason, Error, Result};
 use crate::format::{
     FRAME_ALIGN, HEADER_LEN, INDEX_ENTRY_LEN, IndexEntry, RecordFrame, SEGMENT_SIZE_MIN,
+    SegmentHeader,
 };
 use crate::position::SegmentId;
 use crate::region::RegionRead;
@@ -76,9 +77,12 @@ impl<S: Storage> WalEngine<S> {
         ids.dedup();
         let mut dir_changed = false;
         let mut index_buf = Vec::new();
+        let mut last_region = ids.last().and_then(|&id| engine.open_announcing_scan(id));
         for (position, &id) in ids.iter().enumerate() {
             let is_last = position + 1 == ids.len();
-            let Some(slot) = engine.open_slot(id, is_last, &mut report, &mut index_buf)? else {
+            let opened = if is_last { last_region.take() } else { None };
+            let Some(slot) = engine.open_slot(id, is_last, opened, &mut report, &mut index_buf)?
+            else {
                 dir_changed = true;
                 continue;
             };
@@ -141,19 +145,40 @@ impl<S: Storage> WalEngine<S> {
         Ok((engine, report))
     }
 
-    /// Opens one segment. `None`: it was the last one and never written (removed unless
-    /// read-only).
+    /// The last segment's region, opened before the others: when its header says it is
+    /// unsealed, the region is told that the recovery scan will read all of it
+    /// ([`RegionRead::will_read`]), so a mapped region brings its pages in from another core
+    /// while the sealed segments before it are opened. `None` if it cannot be opened or its
+    /// header read: the open then meets (and reports) that in order.
+    fn open_announcing_scan(&mut self, id: SegmentId) -> Option<S::Region> {
+        let mut region = self.storage.open_segment(id).ok()?;
+        let mut bytes = [0u8; HEADER_LEN];
+        region.read_at(0, &mut bytes).ok()?;
+        if let Ok(header) = SegmentHeader::decode(&bytes)
+            && !header.flags.is_sealed()
+        {
+            region.will_read(HEADER_LEN as u64..region.capacity());
+        }
+        Some(region)
+    }
+
+    /// Opens one segment (`opened`: its region, if open already). `None`: it was the last one
+    /// and never written (removed unless read-only).
     fn open_slot(
         &mut self,
         id: SegmentId,
         is_last: bool,
+        opened: Option<S::Region>,
         report: &mut RecoveryReport,
         index_buf: &mut Vec<u8>,
     ) -> Result<Option<Slot<S::Region>>, S::Error> {
-        let region = self
-            .storage
-            .open_segment(id)
-            .map_err(storage_err(StorageOp::Open, Some(id)))?;
+        let region = match opened {
+            Some(region) => region,
+            None => self
+                .storage
+                .open_segment(id)
+                .map_err(storage_err(StorageOp::Open, Some(id)))?,
+        };
         let options = OpenOptions {
             marker_validator: self.options.marker_validator,
             verify_sealed: self.options.verify_sealed,

@@ -817,3 +817,137 @@ fn the_remembered_last_log_index_follows_appends_truncation_removal_and_reopen()
     let (engine, _) = open(storage, 1024);
     assert_eq!(engine.last_log_index(), None);
 }
+
+/// What [`Recording`] saw, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seen {
+    Open(SegmentId),
+    WillRead(SegmentId, core::ops::Range<u64>),
+}
+
+/// A [`MemStorage`] that records the segments it opens and the reads announced to them.
+struct Recording {
+    inner: MemStorage,
+    seen: alloc::rc::Rc<core::cell::RefCell<Vec<Seen>>>,
+}
+
+struct RecordingRegion {
+    inner: crate::testing::MemRegion,
+    id: SegmentId,
+    seen: alloc::rc::Rc<core::cell::RefCell<Vec<Seen>>>,
+}
+
+impl crate::region::RegionRead for RecordingRegion {
+    type Error = MemError;
+    fn capacity(&self) -> u64 {
+        self.inner.capacity()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> core::result::Result<(), MemError> {
+        self.inner.read_at(offset, buf)
+    }
+    fn will_read(&self, range: core::ops::Range<u64>) {
+        self.seen.borrow_mut().push(Seen::WillRead(self.id, range));
+    }
+}
+
+impl crate::region::Region for RecordingRegion {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> core::result::Result<(), MemError> {
+        self.inner.write_at(offset, data)
+    }
+    fn persist(&mut self, range: core::ops::Range<u64>) -> core::result::Result<(), MemError> {
+        self.inner.persist(range)
+    }
+    fn sync(&mut self) -> core::result::Result<(), MemError> {
+        self.inner.sync()
+    }
+}
+
+impl Storage for Recording {
+    type Error = MemError;
+    type Region = RecordingRegion;
+    fn list_segments(&mut self) -> core::result::Result<Vec<SegmentId>, MemError> {
+        self.inner.list_segments()
+    }
+    fn create_segment(
+        &mut self,
+        id: SegmentId,
+        capacity: u64,
+    ) -> core::result::Result<RecordingRegion, MemError> {
+        let inner = self.inner.create_segment(id, capacity)?;
+        let seen = alloc::rc::Rc::clone(&self.seen);
+        Ok(RecordingRegion { inner, id, seen })
+    }
+    fn open_segment(&mut self, id: SegmentId) -> core::result::Result<RecordingRegion, MemError> {
+        self.seen.borrow_mut().push(Seen::Open(id));
+        let inner = self.inner.open_segment(id)?;
+        let seen = alloc::rc::Rc::clone(&self.seen);
+        Ok(RecordingRegion { inner, id, seen })
+    }
+    fn remove_segment(&mut self, id: SegmentId) -> core::result::Result<(), MemError> {
+        self.inner.remove_segment(id)
+    }
+    fn read_index(
+        &mut self,
+        id: SegmentId,
+        out: &mut Vec<u8>,
+    ) -> core::result::Result<bool, MemError> {
+        self.inner.read_index(id, out)
+    }
+    fn index_len(&mut self, id: SegmentId) -> core::result::Result<Option<u64>, MemError> {
+        self.inner.index_len(id)
+    }
+    fn write_index(&mut self, id: SegmentId, bytes: &[u8]) -> core::result::Result<(), MemError> {
+        self.inner.write_index(id, bytes)
+    }
+    fn sync_dir(&mut self) -> core::result::Result<(), MemError> {
+        self.inner.sync_dir()
+    }
+}
+
+/// Open announces the active segment's recovery scan (all of it after the header) before it
+/// opens any sealed segment, so a mapped region can bring its pages in meanwhile; the segment
+/// is opened once. A sealed last segment is not announced: it is not scanned.
+#[test]
+fn open_announces_the_active_segments_scan_before_opening_the_sealed_ones() {
+    let (mut engine, _) = open(MemStorage::new(), 512);
+    for i in 0..20 {
+        engine.append(&payload(i, 100), 0).unwrap();
+    }
+    engine.sync().unwrap();
+    let last = engine.active_id();
+    assert!(last > SegmentId(2));
+    let storage_seen = alloc::rc::Rc::default();
+    let storage = Recording {
+        inner: engine.into_storage(),
+        seen: alloc::rc::Rc::clone(&storage_seen),
+    };
+    let (engine, _) = WalEngine::open(storage, options(512)).unwrap();
+    let seen = storage_seen.borrow().clone();
+    let header_end = HEADER_LEN as u64;
+    assert_eq!(
+        seen[..2],
+        [Seen::Open(last), Seen::WillRead(last, header_end..512)],
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.iter().filter(|s| **s == Seen::Open(last)).count(),
+        1,
+        "{seen:?}"
+    );
+    assert!(
+        seen[2..].contains(&Seen::Open(SegmentId(1))),
+        "the sealed segments come after: {seen:?}"
+    );
+
+    // A sealed last segment (its successor gone): nothing is scanned, nothing announced.
+    let mut storage = engine.into_storage();
+    storage.inner.remove_segment(last).unwrap();
+    storage.seen.borrow_mut().clear();
+    let (_, report) = WalEngine::open(storage, options(512)).unwrap();
+    assert_eq!(report.created, Some(last));
+    let seen = storage_seen.borrow();
+    assert!(
+        !seen.iter().any(|s| matches!(s, Seen::WillRead(..))),
+        "{seen:?}"
+    );
+}
