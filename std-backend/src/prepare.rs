@@ -57,14 +57,15 @@
 //! real SSD pays in bandwidth and wear.
 //!
 //! So the zeros are written as [`SyncHint`] says: the first page (the header) always with its
-//! own `pwrite`, and every page on its own once the WAL syncs (a sync policy other than
-//! `Manual`, known at open, or the first call of `Wal::sync`). A WAL that never syncs keeps the
-//! 64 KiB writes, which make a sustained writer twice as fast (about 850 against 375 MB/s of
-//! 1 KiB appends in this machine's `walfs bench`): zeroing page by page costs 700-850 ns per KiB
-//! against 150. Pages the writer reaches before the preparer take a write fault, which makes a
-//! page-sized folio. Not covered: segments zeroed in chunks before a `Manual` WAL's first sync
-//! (at most the first window of the first segment, and a spare made meanwhile), and pages an
-//! open reads from disk (the kernel's read-ahead may make large folios of them).
+//! own `pwrite`, and every page on its own once the WAL syncs: from its open with `EveryWrite`
+//! or `Bytes(n)` under 1 MiB ([`syncs_often`]), otherwise from its first call of `Wal::sync`. A
+//! WAL that never syncs keeps the 64 KiB writes, which make a sustained writer twice as fast
+//! (about 850 against 375 MB/s of 1 KiB appends in this machine's `walfs bench`): zeroing page by
+//! page costs 700-850 ns per KiB against 150. Pages the writer reaches before the preparer take a
+//! write fault, which makes a page-sized folio. Not covered: what was zeroed in chunks before a
+//! `Manual` WAL's first sync (at most the first window of the first segment, and a spare made
+//! meanwhile), and pages an open reads from disk (the kernel's read-ahead may make large folios
+//! of them).
 //!
 //! Pages prepared but not yet written are dirty zeros in the page cache: the segment's flush
 //! (see `MmapRegion`'s "Flushes") covers only `[0, written_hi)` of a segment this process
@@ -121,6 +122,17 @@ impl SyncHint {
             CHUNK - offset % CHUNK
         };
         step.min(left)
+    }
+}
+
+/// Whether a WAL with this sync policy syncs often enough for page-sized zeroing to pay: every
+/// write, or every `n` bytes with `n` under 1 MiB (from there a sync writes back at most two
+/// chunk-sized folios more than it must, under 13 %).
+pub(crate) fn syncs_often(policy: crate::SyncPolicy) -> bool {
+    match policy {
+        crate::SyncPolicy::Manual => false,
+        crate::SyncPolicy::EveryWrite => true,
+        crate::SyncPolicy::Bytes(bytes) => bytes < 16 * CHUNK,
     }
 }
 
@@ -482,6 +494,17 @@ mod tests {
         assert_eq!(hint.zero_step(CHUNK, CHUNK), page);
         assert_eq!(hint.zero_step(CHUNK + 512, CHUNK), page - 512);
         assert_eq!(hint.zero_step(CHUNK, 100), 100);
+    }
+
+    /// The policies known at open to sync often: every write, or every `n` bytes under 1 MiB.
+    #[test]
+    fn every_write_and_small_byte_thresholds_sync_often_manual_and_large_thresholds_do_not() {
+        use crate::SyncPolicy;
+        assert!(syncs_often(SyncPolicy::EveryWrite));
+        assert!(syncs_often(SyncPolicy::Bytes(64 * 1024)));
+        assert!(syncs_often(SyncPolicy::Bytes(1024 * 1024 - 1)));
+        assert!(!syncs_often(SyncPolicy::Bytes(1024 * 1024)));
+        assert!(!syncs_often(SyncPolicy::Manual));
     }
 
     /// The writer wakes the preparer while less than half a window is prepared ahead of it,

@@ -231,7 +231,7 @@ impl Wal {
         let mut storage = FsStorage::open(dir, &options.ext, options.read_only)?;
         storage.set_prepare_segments(options.prepare_segments);
         let sync_hint = Arc::clone(storage.sync_hint());
-        if options.sync != SyncPolicy::Manual {
+        if crate::prepare::syncs_often(options.sync) {
             sync_hint.note_sync();
         }
         let engine_options = WalOptions {
