@@ -94,7 +94,7 @@ impl<S: Storage> WalEngine<S> {
 
     /// Whether the active segment must be rotated before a record with `log_index` goes in.
     fn must_rotate_for(&self, payload_len: u64, log_index: u64) -> bool {
-        let Some(slot) = self.segments.get(&self.active) else {
+        let Some(slot) = self.active_slot_ref() else {
             return true;
         };
         let segment = &slot.segment;
@@ -293,10 +293,34 @@ impl<S: Storage> WalEngine<S> {
         self.note_failure(result)
     }
 
+    /// The active segment's slot.
+    ///
+    /// The active segment has the highest id, so it is the map's last entry, reached along the
+    /// tree's right edge without comparing keys; a search of the map would compare the id with
+    /// every key of each node on its way (the last key is the worst case of a node's linear
+    /// search), twice per append. The search stays as the fallback, should the active segment
+    /// ever not be the last.
     pub(super) fn active_slot(&mut self) -> Result<&mut super::Slot<S::Region>, S::Error> {
         let active = self.active;
-        self.segments
-            .get_mut(&active)
-            .ok_or(Error::NoSuchSegment { segment: active })
+        let slot = if self
+            .segments
+            .last_key_value()
+            .is_some_and(|(&last, _)| last == active)
+        {
+            self.segments
+                .last_entry()
+                .map(alloc::collections::btree_map::OccupiedEntry::into_mut)
+        } else {
+            self.segments.get_mut(&active)
+        };
+        slot.ok_or(Error::NoSuchSegment { segment: active })
+    }
+
+    /// [`Self::active_slot`], shared.
+    fn active_slot_ref(&self) -> Option<&super::Slot<S::Region>> {
+        match self.segments.last_key_value() {
+            Some((&last, slot)) if last == self.active => Some(slot),
+            _ => self.segments.get(&self.active),
+        }
     }
 }
