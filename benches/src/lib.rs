@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use memmap2::{Advice, MmapMut};
+use memmap2::{Advice, Mmap, MmapMut};
 use walfs::core::format::{HEADER_LEN, frame_len};
 use walfs::{Options, Position, RetentionPolicy, Wal};
 
@@ -362,6 +362,35 @@ impl MappedFile {
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.map
     }
+}
+
+/// The last segment file (`*.wal`, highest id) of the WAL in `dir`: the active one.
+///
+/// # Panics
+/// If the directory cannot be read or holds no segment.
+pub fn last_segment_file(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .expect("read the WAL directory")
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wal"))
+        .max()
+        .expect("a segment file")
+}
+
+/// `file` mapped read-only with every page populated (`MADV_POPULATE_READ`): what a recovery
+/// scan must do before it can check the bytes (the floor `recover/map_crc32c`).
+///
+/// # Panics
+/// If the file cannot be mapped.
+#[expect(unsafe_code, reason = "memmap2 maps files with an unsafe constructor")]
+pub fn map_populated(file: &File) -> Mmap {
+    // SAFETY: the file is a segment of a closed bench WAL in a fresh temporary directory:
+    // nothing truncates or writes it while the mapping lives (the bench opens the WAL only
+    // between these mappings).
+    let map = unsafe { Mmap::map(file) }.expect("map segment file");
+    // Failure (an old kernel) leaves the faults to the CRC's pass.
+    let _ = map.advise(Advice::PopulateRead);
+    map
 }
 
 #[expect(unsafe_code, reason = "memmap2 maps files with an unsafe constructor")]
