@@ -114,6 +114,35 @@ impl FsStorage {
         &self.sync_hint
     }
 
+    /// Prepares the active segment an open found (`shared`, appended to from `end`) ahead of
+    /// its writer, as a created one is, and asks for a spare: without it the appends after a
+    /// reopen take the file system's page faults until the next rotation (see
+    /// `SharedMap::resume_preparation`). Nothing happens with
+    /// preparation off, read-only, or if the preparer thread cannot start.
+    pub(crate) fn resume_active(&mut self, shared: &Arc<SharedMap>, end: u64) {
+        if self.read_only || !self.prepare {
+            return;
+        }
+        if self.preparer.is_none() {
+            self.preparer = Preparer::start(&self.dir, Arc::clone(&self.sync_hint));
+        }
+        let Some(preparer) = &self.preparer else {
+            return;
+        };
+        let Some(thread) = preparer.thread().cloned() else {
+            return;
+        };
+        if shared.resume_preparation(end, thread) {
+            preparer.prepare(Arc::clone(shared), shared.capacity());
+        }
+    }
+
+    /// Whether the preparer has a spare segment ready.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn has_spare_for_test(&self) -> bool {
+        self.preparer.as_ref().is_some_and(Preparer::has_spare)
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -288,7 +317,10 @@ impl Storage for FsStorage {
         .map(File::from)
         .map_err(|e| FsError::io("open segment", e.into()).at(self.segment_path(id)))?;
         let path = self.segment_path(id);
-        let shared = SharedMap::map(file, !self.read_only).map_err(|e| e.at(&path))?;
+        let mut shared = SharedMap::map(file, !self.read_only).map_err(|e| e.at(&path))?;
+        if !self.read_only {
+            shared = shared.with_sync_hint(Arc::clone(&self.sync_hint));
+        }
         Ok(MmapRegion::new(shared))
     }
 

@@ -27,7 +27,10 @@
 //! as into a new file; a crash before the header is durable leaves an all-zero last segment,
 //! which recovery treats as never written. A spare left by a crash is removed when the
 //! directory is opened. The first segment (and one created while no spare of its size is
-//! ready) is prepared in the window ahead of its writer instead.
+//! ready) is prepared in the window ahead of its writer instead, and so is the active segment an
+//! open found, from its recovered end ([`PrepareGate::resume`]; every byte from there on is
+//! erased). In the window each chunk is also populated for writing after its zeros, so the
+//! writer's stores take no fault even on pages a recovery scan left mapped read-only.
 //!
 //! # The protocol ([`PrepareGate`])
 //!
@@ -182,6 +185,16 @@ impl PrepareGate {
             zeroing: Mutex::new(()),
             wanted: AtomicBool::new(false),
         }
+    }
+
+    /// An existing segment whose writer will append from `end`, every byte from `end` on
+    /// erased: from now on as a created segment whose writer has written `[0, end)` (prepared
+    /// up to `end`, flushes up to the writer's end). Called before the writer stores and before
+    /// the preparer has the segment.
+    pub(crate) fn resume(&self, end: u64) {
+        let _zeroing = lock(&self.zeroing);
+        self.written_hi.store(end, Ordering::Release);
+        self.prepared.store(end, Ordering::Release);
     }
 
     /// Writer: called before storing bytes that end at `end`. Waits only if the preparer is

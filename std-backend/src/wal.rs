@@ -64,7 +64,10 @@ pub(crate) struct Shared {
     writer: Mutex<Writer>,
     /// Segment id → its mapping, for readers.
     table: SegmentTable<SharedMap>,
-    /// Appends so far (a sequence number for group commit).
+    /// Appends so far (a sequence number for group commit), plus one when the open found an
+    /// active segment to append to: what recovery read back there may be only in the page cache
+    /// (a killed process's unsynced records), and counting it as an append makes the first
+    /// [`Wal::sync`] run a barrier, which flushes it, even with nothing appended since.
     appended: AtomicU64,
     sync_state: Mutex<SyncState>,
     sync_done: Condvar,
@@ -243,14 +246,25 @@ impl Wal {
             read_only: options.read_only,
             clock: now_ns,
         };
-        let (engine, report) = WalEngine::open(storage, engine_options)?;
+        let (mut engine, report) = WalEngine::open(storage, engine_options)?;
+        let reopened_active = !options.read_only && report.created.is_none();
+        if reopened_active {
+            let active = engine.active_id();
+            let resumable = engine
+                .segment(active)
+                .filter(|segment| !segment.is_sealed())
+                .map(|segment| (Arc::clone(segment.region().shared()), segment.end()));
+            if let Some((shared, end)) = resumable {
+                engine.storage_mut().resume_active(&shared, end);
+            }
+        }
         let shared = Arc::new(Shared {
             writer: Mutex::new(Writer {
                 engine,
                 unsynced_bytes: 0,
             }),
             table: SegmentTable::new(),
-            appended: AtomicU64::new(0),
+            appended: AtomicU64::new(u64::from(reopened_active)),
             sync_state: Mutex::new(SyncState::default()),
             sync_done: Condvar::new(),
             tail: Mutex::new(0),
@@ -781,6 +795,120 @@ mod tests {
                 dirtied / APPENDS
             );
         }
+    }
+
+    /// Records a killed process appended without a sync may be only in the page cache; the
+    /// reopen reads them back as records. A `Wal::sync` right after the reopen, with nothing
+    /// appended since, makes them durable: it runs a barrier, which flushes the segment (the
+    /// first barrier of a reopened segment always does). With or without preparation.
+    #[test]
+    fn a_sync_right_after_a_reopen_flushes_what_recovery_read_back() {
+        for prepare in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let options = || {
+                Options::new()
+                    .segment_size(1 << 20)
+                    .prepare_segments(prepare)
+            };
+            let position = {
+                let wal = Wal::open(dir.path(), options()).unwrap();
+                wal.append(b"never synced").unwrap()
+            };
+            let wal = Wal::open(dir.path(), options()).unwrap();
+            assert_eq!(&*wal.read(position).unwrap(), b"never synced");
+            let map = wal.shared.map(position.segment).unwrap();
+            assert_eq!(map.file_flushes_for_test(), 0);
+            wal.sync().unwrap();
+            assert_eq!(map.file_flushes_for_test(), 1, "prepare {prepare}");
+            wal.sync().unwrap();
+            assert_eq!(map.file_flushes_for_test(), 1, "then nothing is left");
+        }
+    }
+
+    /// After a reopen the active segment is prepared ahead of its writer as a created one is
+    /// (without it, every append until the next rotation took the file system's page fault):
+    /// the preparer zeroes from the recovered end, never below it; flushes cover the records
+    /// (those a killed process left unsynced too) but not the zeros above them; a spare is
+    /// made; and every record reads back, before and after another reopen, with the bytes after
+    /// the last one still erased.
+    #[test]
+    fn a_reopened_active_segment_is_prepared_from_its_end() {
+        use crate::prepare::CHUNK;
+        let dir = tempfile::tempdir().unwrap();
+        let options = || Options::new().segment_size(4 << 20);
+        let record = |i: u32| -> Vec<u8> {
+            (0..1000)
+                .map(|j| ((i * 7 + j) % 256).to_le_bytes()[0])
+                .collect()
+        };
+        let mut written = Vec::new();
+        {
+            let wal = Wal::open(dir.path(), options()).unwrap();
+            for i in 0..100 {
+                written.push((wal.append(&record(i)).unwrap(), record(i)));
+            }
+            wal.sync().unwrap();
+            for i in 100..110 {
+                written.push((wal.append(&record(i)).unwrap(), record(i)));
+            }
+            // Dropped without a sync: ten records only in the page cache, as after a kill.
+        }
+        let wal = Wal::open(dir.path(), options()).unwrap();
+        let active = lock(&wal.shared.writer).engine.active_id();
+        assert_eq!(
+            active, written[0].0.segment,
+            "no rotation: the same segment"
+        );
+        let map = wal.shared.map(active).unwrap();
+        let end = written.last().unwrap().0.offset + frame_len(1000);
+        assert_eq!(
+            map.flush_end(),
+            end,
+            "flushes cover the records, not the zeros above"
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while map.prepared() < end + CHUNK {
+            assert!(Instant::now() < deadline, "prepared {}", map.prepared());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let zeroed = map.zero_writes_for_test();
+        assert!(
+            zeroed.iter().all(|range| range.start >= end),
+            "zeros only from the recovered end: {zeroed:?}"
+        );
+        assert_eq!(zeroed.first().map(|range| range.start), Some(end));
+        for i in 110..300 {
+            written.push((wal.append(&record(i)).unwrap(), record(i)));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !lock(&wal.shared.writer)
+            .engine
+            .storage()
+            .has_spare_for_test()
+        {
+            assert!(Instant::now() < deadline, "a spare for the next rotation");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for (position, data) in &written {
+            assert_eq!(&*wal.read(*position).unwrap(), data.as_slice());
+        }
+        wal.close().unwrap();
+        let wal = Wal::open(dir.path(), options()).unwrap();
+        for (position, data) in &written {
+            assert_eq!(&*wal.read(*position).unwrap(), data.as_slice());
+        }
+        let end = written.last().unwrap().0.offset + frame_len(1000);
+        let map = wal.shared.map(active).unwrap();
+        drop(wal);
+        let name = crate::fs_storage::segment_file_name(active, ".wal");
+        let bytes = std::fs::read(dir.path().join(name)).unwrap();
+        assert!(
+            bytes[usize::try_from(end).unwrap()..]
+                .iter()
+                .all(|&b| b == 0),
+            "the bytes after the last record are erased"
+        );
+        drop(map);
     }
 
     #[test]
