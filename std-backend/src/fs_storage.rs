@@ -117,8 +117,8 @@ impl FsStorage {
     /// Prepares the active segment an open found (`shared`, appended to from `end`) ahead of
     /// its writer, as a created one is, and asks for a spare: without it the appends after a
     /// reopen take the file system's page faults until the next rotation (see
-    /// `SharedMap::resume_preparation`). Nothing happens with
-    /// preparation off, read-only, or if the preparer thread cannot start.
+    /// `SharedMap::resume_preparation`). Nothing happens with preparation off, read-only, or if
+    /// the preparer thread cannot start.
     pub(crate) fn resume_active(&mut self, shared: &Arc<SharedMap>, end: u64) {
         if self.read_only || !self.prepare {
             return;
