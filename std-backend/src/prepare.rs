@@ -65,10 +65,13 @@
 //! WAL that never syncs keeps the 64 KiB writes, which make a sustained writer twice as fast
 //! (about 850 against 375 MB/s of 1 KiB appends in this machine's `walfs bench`): zeroing page by
 //! page costs 700-850 ns per KiB against 150. Pages the writer reaches before the preparer take a
-//! write fault, which makes a page-sized folio. Not covered: what was zeroed in chunks before a
-//! `Manual` WAL's first sync (at most the first window of the first segment, and a spare made
-//! meanwhile), and pages an open reads from disk (the kernel's read-ahead may make large folios
-//! of them).
+//! write fault, which makes a page-sized folio. A spare zeroed in chunks before a `Manual`
+//! WAL's first sync is discarded once it syncs, and a new one made ([`SpareSegment`]). Not
+//! covered: the chunks of the active segment zeroed before that first sync (at most a window,
+//! 2 MiB), and folios already in the page cache when a WAL is reopened: a segment an earlier,
+//! non-syncing process zeroed in chunks, still cached, costs a syncing successor about 68 KB of
+//! write-back per synced 1 KiB append until the next rotation (measured; after a cold start
+//! the kernel's read-ahead made page-sized folios here, 8 KB).
 //!
 //! Pages prepared but not yet written are dirty zeros in the page cache: the segment's flush
 //! (see `MmapRegion`'s "Flushes") covers only `[0, written_hi)` of a segment this process
@@ -107,6 +110,11 @@ impl SyncHint {
         }
     }
 
+    /// Whether the WAL is known to sync.
+    pub(crate) fn syncs(&self) -> bool {
+        self.syncs.load(Ordering::Relaxed)
+    }
+
     /// The WAL syncs: segments zeroed from now on are zeroed a page per `pwrite`.
     pub(crate) fn note_sync(&self) {
         if !self.syncs.load(Ordering::Relaxed) {
@@ -119,7 +127,7 @@ impl SyncHint {
     /// that syncs, otherwise up to the next [`CHUNK`] boundary.
     pub(crate) fn zero_step(&self, offset: u64, left: u64) -> u64 {
         let page = page_size();
-        let step = if offset < page || self.syncs.load(Ordering::Relaxed) {
+        let step = if offset < page || self.syncs() {
             page - offset % page
         } else {
             CHUNK - offset % CHUNK
@@ -311,6 +319,17 @@ pub(crate) const SPARE_NAME: &str = "walfs-spare-segment.tmp";
 pub(crate) struct SpareSegment {
     pub(crate) map: SharedMap,
     pub(crate) capacity: u64,
+    /// Zeroed a page per `pwrite` throughout (the WAL was known to sync when it was begun). A
+    /// spare zeroed in chunks is not used once the WAL syncs: each of its chunks is a folio
+    /// that every sync would write back whole (see "Page cache granularity").
+    paged: bool,
+}
+
+impl SpareSegment {
+    /// Whether this spare suits a WAL that syncs as `hint` says.
+    fn fits(&self, hint: &SyncHint) -> bool {
+        self.paged || !hint.syncs()
+    }
 }
 
 /// The state the preparer thread shares with its owner.
@@ -377,11 +396,11 @@ impl Preparer {
         }
     }
 
-    /// The finished spare, if there is one of `capacity` bytes; a spare of another size is
-    /// removed.
+    /// The finished spare, if there is one of `capacity` bytes that fits how the WAL syncs; any
+    /// other spare is removed.
     pub(crate) fn take_spare(&self, capacity: u64) -> Option<SpareSegment> {
         let spare = lock(&self.state.spare).take()?;
-        if spare.capacity == capacity {
+        if spare.capacity == capacity && spare.fits(&self.state.sync_hint) {
             Some(spare)
         } else {
             drop(spare);
@@ -421,6 +440,7 @@ impl Drop for Preparer {
 fn run(state: &PreparerState) {
     while !state.stop.load(Ordering::Acquire) {
         prepare_target(state);
+        discard_unfit_spare(state);
         let wanted = lock(&state.spare_wanted).take();
         if let Some(capacity) = wanted
             && lock(&state.spare).is_none()
@@ -430,6 +450,17 @@ fn run(state: &PreparerState) {
             continue;
         }
         std::thread::park();
+    }
+}
+
+/// Removes a spare zeroed in chunks once the WAL syncs, and asks for a new one.
+fn discard_unfit_spare(state: &PreparerState) {
+    let mut spare = lock(&state.spare);
+    if let Some(unfit) = spare.take_if(|spare| !spare.fits(&state.sync_hint)) {
+        let capacity = unfit.capacity;
+        drop(unfit);
+        let _ = std::fs::remove_file(state.dir.join(SPARE_NAME));
+        lock(&state.spare_wanted).get_or_insert(capacity);
     }
 }
 
@@ -451,6 +482,9 @@ fn prepare_target(state: &PreparerState) {
 fn make_spare(state: &PreparerState, capacity: u64) -> Option<SpareSegment> {
     let path = state.dir.join(SPARE_NAME);
     let _ = std::fs::remove_file(&path);
+    // Read before the first zero: if the WAL starts to sync meanwhile, the spare is mixed and
+    // counts as zeroed in chunks.
+    let paged = state.sync_hint.syncs();
     let made = (|| {
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -478,7 +512,11 @@ fn make_spare(state: &PreparerState, capacity: u64) -> Option<SpareSegment> {
         }
         map.is_fully_prepared().then(|| {
             map.populate_for_writing();
-            SpareSegment { map, capacity }
+            SpareSegment {
+                map,
+                capacity,
+                paged,
+            }
         })
     })();
     if made.is_none() {

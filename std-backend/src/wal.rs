@@ -797,6 +797,36 @@ mod tests {
         }
     }
 
+    /// A `Manual` WAL's preparer makes a spare segment before the WAL's first sync, zeroed in
+    /// chunks; once the WAL syncs, that spare is not used (each chunk would be a folio that
+    /// every sync writes back whole): the segment after the rotation is zeroed a page per write.
+    #[test]
+    fn a_spare_zeroed_in_chunks_is_not_used_once_the_wal_syncs() {
+        let page = rustix::param::page_size() as u64;
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), Options::new().segment_size(1 << 20)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !lock(&wal.shared.writer)
+            .engine
+            .storage()
+            .has_spare_for_test()
+        {
+            assert!(Instant::now() < deadline, "a spare for the next rotation");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        wal.sync().unwrap();
+        let mut last = wal.append(&[1u8; 1000]).unwrap();
+        while last.segment == SegmentId(1) {
+            last = wal.append(&[1u8; 1000]).unwrap();
+        }
+        let zeroed = wal.shared.map(last.segment).unwrap().zero_writes_for_test();
+        assert!(!zeroed.is_empty());
+        assert!(
+            zeroed.iter().all(|range| range.end - range.start <= page),
+            "{zeroed:?}"
+        );
+    }
+
     /// Records a killed process appended without a sync may be only in the page cache; the
     /// reopen reads them back as records. A `Wal::sync` right after the reopen, with nothing
     /// appended since, makes them durable: it runs a barrier, which flushes the segment (the
