@@ -77,7 +77,7 @@ use walfs_core::region::{Region, RegionErrorKind, RegionRead};
 
 use crate::error::FsError;
 use crate::gate::{REMOVED, ReadGate};
-use crate::prepare::{PrepareGate, SyncHint};
+use crate::prepare::{PrepareGate, SyncHint, Zeroing};
 use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, OnceLock, Ordering};
 
 const HEADER_END: u64 = HEADER_LEN as u64;
@@ -238,7 +238,7 @@ impl SharedMap {
     pub(crate) fn prepare_next(&self) -> bool {
         self.prepare
             .prepare_next(self.len, |range| {
-                self.write_zeros(range.clone())?;
+                self.write_zeros(range.clone(), Zeroing::Window)?;
                 self.populate_range_for_writing(&range);
                 Ok::<(), rustix::io::Errno>(())
             })
@@ -248,7 +248,7 @@ impl SharedMap {
     /// [`SharedMap::prepare_next`] for a spare segment: the whole file, chunk by chunk.
     pub(crate) fn prepare_next_ignoring_window(&self) -> bool {
         self.prepare
-            .prepare_next_ignoring_window(self.len, |range| self.write_zeros(range))
+            .prepare_next_ignoring_window(self.len, |range| self.write_zeros(range, Zeroing::Spare))
             .unwrap_or(false)
     }
 
@@ -281,8 +281,8 @@ impl SharedMap {
     }
 
     /// `pwrite(2)` of zeros over `range` (the preparer's zeroing, see `crate::prepare`), a page
-    /// or a chunk per call as the [`SyncHint`] says (without one, a chunk).
-    fn write_zeros(&self, range: Range<u64>) -> Result<(), rustix::io::Errno> {
+    /// or a chunk per call as the [`SyncHint`] says for `zeroing` (without one, a chunk).
+    fn write_zeros(&self, range: Range<u64>, zeroing: Zeroing) -> Result<(), rustix::io::Errno> {
         static ZEROS: [u8; crate::prepare::CHUNK_BYTES] = [0; crate::prepare::CHUNK_BYTES];
         let mut offset = range.start;
         while offset < range.end {
@@ -290,7 +290,7 @@ impl SharedMap {
             let step = self
                 .sync_hint
                 .as_ref()
-                .map_or(left, |hint| hint.zero_step(offset, left));
+                .map_or(left, |hint| hint.zero_step(offset, left, zeroing));
             let n = usize::try_from(step)
                 .unwrap_or(ZEROS.len())
                 .min(ZEROS.len());

@@ -59,19 +59,21 @@
 //! on this machine's virtual disk barely changed, but the device writes 13 times more, which a
 //! real SSD pays in bandwidth and wear.
 //!
-//! So the zeros are written as [`SyncHint`] says: the first page (the header) always with its
-//! own `pwrite`, and every page on its own once the WAL syncs: from its open with `EveryWrite`
-//! or `Bytes(n)` under 1 MiB ([`syncs_often`]), otherwise from its first call of `Wal::sync`. A
-//! WAL that never syncs keeps the 64 KiB writes, which make a sustained writer twice as fast
-//! (about 850 against 375 MB/s of 1 KiB appends in this machine's `walfs bench`): zeroing page by
-//! page costs 700-850 ns per KiB against 150. Pages the writer reaches before the preparer take a
-//! write fault, which makes a page-sized folio. A spare zeroed in chunks before a `Manual`
-//! WAL's first sync is discarded once it syncs, and a new one made ([`SpareSegment`]). Not
-//! covered: the chunks of the active segment zeroed before that first sync (at most a window,
-//! 2 MiB), and folios already in the page cache when a WAL is reopened: a segment an earlier,
-//! non-syncing process zeroed in chunks, still cached, costs a syncing successor about 68 KB of
-//! write-back per synced 1 KiB append until the next rotation (measured; after a cold start
-//! the kernel's read-ahead made page-sized folios here, 8 KB).
+//! So the zeros are written as [`SyncHint`] says ([`Zeroing`]): the window ahead of a writer
+//! (the active segment) always a page per `pwrite`, since a `Manual` WAL's first sync may come
+//! after it; a spare segment a page per `pwrite` once the WAL syncs (from its open with
+//! `EveryWrite` or `Bytes(n)` under 1 MiB, [`syncs_often`], otherwise from its first call of
+//! `Wal::sync`), and 64 KiB at a time before, its first page (the header) always on its own.
+//! Zeroing page by page costs 700-850 ns per KiB against 150: all zeroing paged made a
+//! sustained writer that never syncs about half as fast (375 against 850 MB/s of 1 KiB appends
+//! in this machine's `walfs bench`), while paging only the window measured no slower (its
+//! writer mostly gets spares). Pages the writer reaches before the preparer take a write fault,
+//! which makes a page-sized folio. A spare zeroed in chunks before a `Manual` WAL's first sync
+//! is discarded once it syncs, and a new one made ([`SpareSegment`]). Not covered: folios
+//! already in the page cache when a WAL is reopened. A segment an earlier, non-syncing process
+//! zeroed in chunks, still cached, costs a syncing successor about 68 KB of write-back per
+//! synced 1 KiB append until the next rotation (measured; after a cold start the kernel's
+//! read-ahead made page-sized folios here, 8 KB).
 //!
 //! Pages prepared but not yet written are dirty zeros in the page cache: the segment's flush
 //! (see `MmapRegion`'s "Flushes") covers only `[0, written_hi)` of a segment this process
@@ -122,18 +124,30 @@ impl SyncHint {
         }
     }
 
-    /// The bytes one `pwrite` of zeros at `offset` covers, at most `left`: a page for the
-    /// segment's first page (its header, rewritten by every sync) and for every page of a WAL
-    /// that syncs, otherwise up to the next [`CHUNK`] boundary.
-    pub(crate) fn zero_step(&self, offset: u64, left: u64) -> u64 {
+    /// The bytes one `pwrite` of zeros at `offset` covers, at most `left`: a page in the
+    /// window ahead of a writer (`zeroing`), for the segment's first page (its header,
+    /// rewritten by every sync) and for every page of a WAL that syncs; otherwise, for a spare
+    /// of a WAL not known to sync, up to the next [`CHUNK`] boundary.
+    pub(crate) fn zero_step(&self, offset: u64, left: u64, zeroing: Zeroing) -> u64 {
         let page = page_size();
-        let step = if offset < page || self.syncs() {
+        let step = if zeroing == Zeroing::Window || offset < page || self.syncs() {
             page - offset % page
         } else {
             CHUNK - offset % CHUNK
         };
         step.min(left)
     }
+}
+
+/// What the preparer is zeroing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Zeroing {
+    /// The window ahead of a writer: the active segment, whose writer may be appending now.
+    /// Always a page per `pwrite`: a `Manual` WAL's first sync may come after it (zeroing the
+    /// window page by page costs about 1.5 ms of the preparer's time per 2 MiB).
+    Window,
+    /// A whole spare segment, made before a rotation needs it.
+    Spare,
 }
 
 /// Whether a WAL with this sync policy syncs often enough for page-sized zeroing to pay: every
@@ -529,22 +543,32 @@ fn make_spare(state: &PreparerState, capacity: u64) -> Option<SpareSegment> {
 mod tests {
     use super::*;
 
-    /// The header page is always zeroed on its own; the rest a chunk at a time (up to the next
-    /// chunk boundary, so folios stay aligned) until the WAL syncs, then a page at a time.
+    /// The header page and the window ahead of a writer are always zeroed a page at a time; a
+    /// spare a chunk at a time (up to the next chunk boundary, so folios stay aligned) until the
+    /// WAL syncs, then a page at a time.
     #[test]
-    fn zeros_are_written_a_page_at_a_time_once_the_wal_syncs_and_the_header_page_always() {
+    fn spares_are_zeroed_a_page_at_a_time_once_the_wal_syncs_windows_and_headers_always() {
         let page = page_size();
         let hint = SyncHint::new();
-        assert_eq!(hint.zero_step(0, CHUNK), page);
-        assert_eq!(hint.zero_step(page, CHUNK - page), CHUNK - page);
-        assert_eq!(hint.zero_step(CHUNK, CHUNK), CHUNK);
-        assert_eq!(hint.zero_step(CHUNK + 512, 2 * CHUNK), CHUNK - 512);
-        assert_eq!(hint.zero_step(CHUNK, 100), 100, "never past the range");
+        let spare = |offset, left| hint.zero_step(offset, left, Zeroing::Spare);
+        let window = |offset, left| hint.zero_step(offset, left, Zeroing::Window);
+        assert_eq!(spare(0, CHUNK), page);
+        assert_eq!(spare(page, CHUNK - page), CHUNK - page);
+        assert_eq!(spare(CHUNK, CHUNK), CHUNK);
+        assert_eq!(spare(CHUNK + 512, 2 * CHUNK), CHUNK - 512);
+        assert_eq!(spare(CHUNK, 100), 100, "never past the range");
+        assert_eq!(
+            window(CHUNK, CHUNK),
+            page,
+            "the window always a page at a time"
+        );
+        assert_eq!(window(CHUNK + 512, CHUNK), page - 512);
         hint.note_sync();
-        assert_eq!(hint.zero_step(0, CHUNK), page);
-        assert_eq!(hint.zero_step(CHUNK, CHUNK), page);
-        assert_eq!(hint.zero_step(CHUNK + 512, CHUNK), page - 512);
-        assert_eq!(hint.zero_step(CHUNK, 100), 100);
+        assert_eq!(spare(0, CHUNK), page);
+        assert_eq!(spare(CHUNK, CHUNK), page);
+        assert_eq!(spare(CHUNK + 512, CHUNK), page - 512);
+        assert_eq!(spare(CHUNK, 100), 100);
+        assert_eq!(window(CHUNK, CHUNK), page);
     }
 
     /// The policies known at open to sync often: every write, or every `n` bytes under 1 MiB.
