@@ -54,22 +54,22 @@
 //! dirties all of it. On kernels whose file system caches files in large folios (ext4 on Linux
 //! 6.16+), one `pwrite` may make one folio of its whole length: zeros written 64 KiB at a time
 //! became 64 KiB folios on this project's machine. Every sync then wrote back a 64 KiB folio for
-//! the header (which each sync rewrites) and one for the data: 132 KB reached the disk per synced
-//! 1 KiB append (128 times the record), against 10 KB with page-sized folios. A sync's latency
-//! on this machine's virtual disk barely changed, but the device writes 13 times more, which a
-//! real SSD pays in bandwidth and wear.
+//! the header (which each sync rewrites) and one for the data: 71 KB reached the disk per synced
+//! 1 KiB append with one writer (the header had a chunk of its own too: 132 KB).
 //!
-//! So the zeros are written as [`SyncHint`] says ([`Zeroing`]): the window ahead of a writer
-//! (the active segment) always a page per `pwrite`, since a `Manual` WAL's first sync may come
-//! after it; a spare segment a page per `pwrite` once the WAL syncs (from its open with
-//! `EveryWrite` or `Bytes(n)` under 1 MiB, [`syncs_often`], otherwise from its first call of
-//! `Wal::sync`), and 64 KiB at a time before, its first page (the header) always on its own.
-//! Zeroing page by page costs 700-850 ns per KiB against 150: all zeroing paged made a
-//! sustained writer that never syncs about half as fast (375 against 850 MB/s of 1 KiB appends
-//! in this machine's `walfs bench`), while paging only the window measured no slower (its
-//! writer mostly gets spares). Pages the writer reaches before the preparer take a write fault,
-//! which makes a page-sized folio. A spare zeroed in chunks before a `Manual` WAL's first sync
-//! is discarded once it syncs, and a new one made ([`SpareSegment`]). Not covered: folios
+//! So the zeros are written as [`SyncHint`] says ([`Zeroing`]): the segment's first page (the
+//! header) always on its own; the window ahead of a writer (the active segment) always
+//! [`SYNCED_STEP`] (16 KiB) per `pwrite`, since a `Manual` WAL's first sync may come after it;
+//! a spare segment in synced steps once the WAL syncs (from its open with `EveryWrite` or
+//! `Bytes(n)` under 1 MiB, [`syncs_often`], otherwise from its first call of `Wal::sync`), and
+//! 64 KiB at a time before. A synced 1 KiB append then writes 22 KB back with one writer (10 KB
+//! with page-sized folios, which made eight concurrent writers a quarter slower: see
+//! [`SYNCED_STEP`]). Small `pwrite`s cost the preparer more (a page at a time, 700-850 ns per
+//! KiB against 150): all zeroing paged made a sustained writer that never syncs about half as
+//! fast (375 against 850 MB/s of 1 KiB appends in this machine's `walfs bench`), so spares stay
+//! at 64 KiB until the WAL syncs. Pages the writer reaches before the preparer take a write
+//! fault, which makes a page-sized folio. A spare zeroed in chunks before a `Manual` WAL's first
+//! sync is discarded once it syncs, and a new one made ([`SpareSegment`]). Not covered: folios
 //! already in the page cache when a WAL is reopened. A segment an earlier, non-syncing process
 //! zeroed in chunks, still cached, costs a syncing successor about 68 KB of write-back per
 //! synced 1 KiB append until the next rotation (measured; after a cold start the kernel's
@@ -117,40 +117,56 @@ impl SyncHint {
         self.syncs.load(Ordering::Relaxed)
     }
 
-    /// The WAL syncs: segments zeroed from now on are zeroed a page per `pwrite`.
+    /// The WAL syncs: spares zeroed from now on are zeroed [`SYNCED_STEP`] per `pwrite`.
     pub(crate) fn note_sync(&self) {
         if !self.syncs.load(Ordering::Relaxed) {
             self.syncs.store(true, Ordering::Relaxed);
         }
     }
 
-    /// The bytes one `pwrite` of zeros at `offset` covers, at most `left`: a page in the
-    /// window ahead of a writer (`zeroing`), for the segment's first page (its header,
-    /// rewritten by every sync) and for every page of a WAL that syncs; otherwise, for a spare
-    /// of a WAL not known to sync, up to the next [`CHUNK`] boundary.
+    /// The bytes one `pwrite` of zeros at `offset` covers, at most `left`, up to the next
+    /// multiple of the step: a page for the segment's first page (its header, rewritten by
+    /// every sync); [`SYNCED_STEP`] (at least a page) in the window ahead of a writer
+    /// (`zeroing`) and in a spare of a WAL that syncs; otherwise [`CHUNK`].
     pub(crate) fn zero_step(&self, offset: u64, left: u64, zeroing: Zeroing) -> u64 {
         let page = page_size();
-        let step = if zeroing == Zeroing::Window || offset < page || self.syncs() {
-            page - offset % page
+        let unit = if offset < page {
+            page
+        } else if zeroing == Zeroing::Window || self.syncs() {
+            SYNCED_STEP.max(page)
         } else {
-            CHUNK - offset % CHUNK
+            CHUNK
         };
-        step.min(left)
+        (unit - offset % unit).min(left)
     }
 }
+
+/// Bytes per `pwrite` of zeros where a sync may write the folios back: each becomes a folio,
+/// and a synced append dirties (and its sync writes back) the folio it lands in and the header
+/// page. Measured on this project's machine, 1 KiB records, one and eight threads each
+/// appending and calling `Wal::sync`, bytes the disk wrote per record and time per record:
+///
+/// | zeros per `pwrite` | 1 thread | 8 threads |
+/// | --- | --- | --- |
+/// | 4 KiB (a page) | 10.4 KB, 122-139 µs | 2.6 KB, 31-39 µs |
+/// | 16 KiB | 21.9 KB, 115-143 µs | 3.9 KB, 25 µs |
+/// | 64 KiB ([`CHUNK`]) | 70.8 KB, 118-160 µs | 9.9 KB, 22-31 µs |
+///
+/// Page-sized folios write the least but made concurrent synced appends a quarter slower (the
+/// kernel's cost per folio, not the disk's); 16 KiB keeps most of both.
+pub(crate) const SYNCED_STEP: u64 = 16 * 1024;
 
 /// What the preparer is zeroing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Zeroing {
     /// The window ahead of a writer: the active segment, whose writer may be appending now.
-    /// Always a page per `pwrite`: a `Manual` WAL's first sync may come after it (zeroing the
-    /// window page by page costs about 1.5 ms of the preparer's time per 2 MiB).
+    /// Always [`SYNCED_STEP`] per `pwrite`: a `Manual` WAL's first sync may come after it.
     Window,
     /// A whole spare segment, made before a rotation needs it.
     Spare,
 }
 
-/// Whether a WAL with this sync policy syncs often enough for page-sized zeroing to pay: every
+/// Whether a WAL with this sync policy syncs often enough for zeroing in synced steps to pay: every
 /// write, or every `n` bytes with `n` under 1 MiB (from there a sync writes back at most two
 /// chunk-sized folios more than it must, under 13 %).
 pub(crate) fn syncs_often(policy: crate::SyncPolicy) -> bool {
@@ -333,7 +349,7 @@ pub(crate) const SPARE_NAME: &str = "walfs-spare-segment.tmp";
 pub(crate) struct SpareSegment {
     pub(crate) map: SharedMap,
     pub(crate) capacity: u64,
-    /// Zeroed a page per `pwrite` throughout (the WAL was known to sync when it was begun). A
+    /// Zeroed in synced steps throughout (the WAL was known to sync when it was begun). A
     /// spare zeroed in chunks is not used once the WAL syncs: each of its chunks is a folio
     /// that every sync would write back whole (see "Page cache granularity").
     paged: bool,
@@ -543,13 +559,14 @@ fn make_spare(state: &PreparerState, capacity: u64) -> Option<SpareSegment> {
 mod tests {
     use super::*;
 
-    /// The header page and the window ahead of a writer are always zeroed a page at a time; a
-    /// spare a chunk at a time (up to the next chunk boundary, so folios stay aligned) until the
-    /// WAL syncs, then a page at a time.
+    /// The header page is always zeroed on its own and the window ahead of a writer in synced
+    /// steps; a spare a chunk at a time (up to the next chunk boundary, so folios stay aligned)
+    /// until the WAL syncs, then in synced steps.
     #[test]
-    fn spares_are_zeroed_a_page_at_a_time_once_the_wal_syncs_windows_and_headers_always() {
+    fn spares_are_zeroed_in_synced_steps_once_the_wal_syncs_windows_always() {
         let page = page_size();
         let hint = SyncHint::new();
+        let synced = SYNCED_STEP.max(page);
         let spare = |offset, left| hint.zero_step(offset, left, Zeroing::Spare);
         let window = |offset, left| hint.zero_step(offset, left, Zeroing::Window);
         assert_eq!(spare(0, CHUNK), page);
@@ -557,18 +574,19 @@ mod tests {
         assert_eq!(spare(CHUNK, CHUNK), CHUNK);
         assert_eq!(spare(CHUNK + 512, 2 * CHUNK), CHUNK - 512);
         assert_eq!(spare(CHUNK, 100), 100, "never past the range");
+        assert_eq!(window(0, CHUNK), page);
         assert_eq!(
             window(CHUNK, CHUNK),
-            page,
-            "the window always a page at a time"
+            synced,
+            "the window always in synced steps"
         );
-        assert_eq!(window(CHUNK + 512, CHUNK), page - 512);
+        assert_eq!(window(CHUNK + 512, CHUNK), synced - 512);
         hint.note_sync();
         assert_eq!(spare(0, CHUNK), page);
-        assert_eq!(spare(CHUNK, CHUNK), page);
-        assert_eq!(spare(CHUNK + 512, CHUNK), page - 512);
+        assert_eq!(spare(CHUNK, CHUNK), synced);
+        assert_eq!(spare(CHUNK + 512, CHUNK), synced - 512);
         assert_eq!(spare(CHUNK, 100), 100);
-        assert_eq!(window(CHUNK, CHUNK), page);
+        assert_eq!(window(CHUNK, CHUNK), synced);
     }
 
     /// The policies known at open to sync often: every write, or every `n` bytes under 1 MiB.

@@ -734,22 +734,23 @@ mod tests {
     /// A sync writes back whole page-cache folios, and a store into a clean folio dirties all of
     /// it. The kernel may make a large folio of each `pwrite` of zeros (64 KiB ones on this
     /// project's machine, in release builds), and a synced 1 KiB append then dirtied (and its
-    /// sync wrote) 64 KiB of data and the header's 64 KiB. Once a WAL syncs, its segments are
-    /// zeroed a page per `pwrite`, so no folio there is larger than a page, and a synced append
-    /// dirties its data page and the header page. Both ways a WAL syncs: a sync policy (known at
-    /// open) and `Wal::sync` (noted at its first call: only what is zeroed after it is paged).
+    /// sync wrote) 64 KiB of data and the header's folio. A WAL that syncs is zeroed in synced
+    /// steps (16 KiB), its header page on its own, so a synced append dirties the folio it lands
+    /// in and the header page. Both ways a WAL syncs: a sync policy (known at open) and
+    /// `Wal::sync` (noted at its first call).
     #[test]
-    fn a_synced_wal_is_zeroed_a_page_per_write_and_a_synced_append_dirties_only_its_pages() {
-        use crate::prepare::{CHUNK, WINDOW};
+    fn a_synced_wal_is_zeroed_in_synced_steps_and_a_synced_append_dirties_only_its_folio() {
+        use crate::prepare::{CHUNK, SYNCED_STEP, WINDOW};
         const APPENDS: u64 = 64;
         let page = rustix::param::page_size() as u64;
+        let step = SYNCED_STEP.max(page);
         for policy in [SyncPolicy::EveryWrite, SyncPolicy::Manual] {
             let dir = tempfile::tempdir().unwrap();
             let options = Options::new().segment_size(8 << 20).sync_policy(policy);
             let wal = Wal::open(dir.path(), options).unwrap();
             let record = [7u8; 1024];
             wal.sync().unwrap();
-            // Past the window a Manual WAL's preparer zeroed before its first sync.
+            // Well into the segment.
             let mut last = wal.append(&record).unwrap();
             while last.offset < WINDOW + 2 * CHUNK {
                 last = wal.append(&record).unwrap();
@@ -770,11 +771,11 @@ mod tests {
             let large: Vec<_> = zeroed
                 .iter()
                 .filter(|range| range.end > measured.start && range.start < measured.end)
-                .filter(|range| range.end - range.start > page)
+                .filter(|range| range.end - range.start > step)
                 .collect();
             assert!(
                 large.is_empty(),
-                "{policy:?}: zeroed more than a page at once: {large:?}"
+                "{policy:?}: zeroed more than a synced step at once: {large:?}"
             );
 
             let Some(before) = bytes_dirtied_by_this_thread() else {
@@ -788,9 +789,9 @@ mod tests {
                 }
             }
             let dirtied = bytes_dirtied_by_this_thread().unwrap() - before;
-            // Its page (sometimes two: frames cross page boundaries) and the header page.
+            // Its folio (sometimes two: frames cross folio boundaries) and the header page.
             assert!(
-                dirtied <= 3 * page * APPENDS,
+                dirtied <= (page + 2 * step) * APPENDS,
                 "{policy:?}: {} bytes dirtied per synced 1 KiB append",
                 dirtied / APPENDS
             );
@@ -799,10 +800,10 @@ mod tests {
 
     /// A `Manual` WAL's preparer makes a spare segment before the WAL's first sync, zeroed in
     /// chunks; once the WAL syncs, that spare is not used (each chunk would be a folio that
-    /// every sync writes back whole): the segment after the rotation is zeroed a page per write.
+    /// every sync writes back whole): the segment after the rotation is zeroed in synced steps.
     #[test]
     fn a_spare_zeroed_in_chunks_is_not_used_once_the_wal_syncs() {
-        let page = rustix::param::page_size() as u64;
+        let step = crate::prepare::SYNCED_STEP.max(rustix::param::page_size() as u64);
         let dir = tempfile::tempdir().unwrap();
         let wal = Wal::open(dir.path(), Options::new().segment_size(1 << 20)).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -822,7 +823,7 @@ mod tests {
         let zeroed = wal.shared.map(last.segment).unwrap().zero_writes_for_test();
         assert!(!zeroed.is_empty());
         assert!(
-            zeroed.iter().all(|range| range.end - range.start <= page),
+            zeroed.iter().all(|range| range.end - range.start <= step),
             "{zeroed:?}"
         );
     }
