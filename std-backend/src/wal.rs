@@ -719,6 +719,15 @@ mod tests {
         (map, all, engine_flushes)
     }
 
+    /// Waits up to 10 s for `done` (background work), failing with `what`.
+    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Page-cache bytes this thread has dirtied (`write_bytes` of `/proc/thread-self/io`: Linux
     /// counts a folio's whole size each time a store dirties it), or `None` where it is not
     /// counted.
@@ -758,11 +767,7 @@ mod tests {
             let end = last.offset + frame_len(1024);
             let map = wal.shared.map(last.segment).unwrap();
             let measured = end..end + 2 * CHUNK;
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while map.prepared() < measured.end {
-                assert!(Instant::now() < deadline, "prepared {}", map.prepared());
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            wait_until("the preparer", || map.prepared() >= measured.end);
             let zeroed = map.zero_writes_for_test();
             assert!(
                 zeroed.first().is_some_and(|first| *first == (0..page)),
@@ -806,15 +811,12 @@ mod tests {
         let step = crate::prepare::SYNCED_STEP.max(rustix::param::page_size() as u64);
         let dir = tempfile::tempdir().unwrap();
         let wal = Wal::open(dir.path(), Options::new().segment_size(1 << 20)).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !lock(&wal.shared.writer)
-            .engine
-            .storage()
-            .has_spare_for_test()
-        {
-            assert!(Instant::now() < deadline, "a spare for the next rotation");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_until("a spare for the next rotation", || {
+            lock(&wal.shared.writer)
+                .engine
+                .storage()
+                .has_spare_for_test()
+        });
         wal.sync().unwrap();
         let mut last = wal.append(&[1u8; 1000]).unwrap();
         while last.segment == SegmentId(1) {
@@ -897,11 +899,7 @@ mod tests {
             end,
             "flushes cover the records, not the zeros above"
         );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while map.prepared() < end + CHUNK {
-            assert!(Instant::now() < deadline, "prepared {}", map.prepared());
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_until("the preparer", || map.prepared() >= end + CHUNK);
         let zeroed = map.zero_writes_for_test();
         assert!(
             zeroed.iter().all(|range| range.start >= end),
@@ -911,15 +909,12 @@ mod tests {
         for i in 110..300 {
             written.push((wal.append(&record(i)).unwrap(), record(i)));
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !lock(&wal.shared.writer)
-            .engine
-            .storage()
-            .has_spare_for_test()
-        {
-            assert!(Instant::now() < deadline, "a spare for the next rotation");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_until("a spare for the next rotation", || {
+            lock(&wal.shared.writer)
+                .engine
+                .storage()
+                .has_spare_for_test()
+        });
         for (position, data) in &written {
             assert_eq!(&*wal.read(*position).unwrap(), data.as_slice());
         }
