@@ -65,9 +65,9 @@
 //! 64 KiB at a time before. A synced 1 KiB append then writes 22 KB back with one writer (10 KB
 //! with page-sized folios, which made eight concurrent writers a quarter slower: see
 //! [`SYNCED_STEP`]). Small `pwrite`s cost the preparer more (a page at a time, 700-850 ns per
-//! KiB against 150): all zeroing paged made a sustained writer that never syncs about half as
-//! fast (375 against 850 MB/s of 1 KiB appends in this machine's `walfs bench`), so spares stay
-//! at 64 KiB until the WAL syncs. Pages the writer reaches before the preparer take a write
+//! KiB against 150): zeroing every page apart made a sustained writer that never syncs about
+//! half as fast (375 against 850 MB/s of 1 KiB appends in this machine's `walfs bench`), so
+//! spares stay at 64 KiB until the WAL syncs. Pages the writer reaches before the preparer take a write
 //! fault, which makes a page-sized folio. A spare zeroed in chunks before a `Manual` WAL's first
 //! sync is discarded once it syncs, and a new one made ([`SpareSegment`]). Not covered: folios
 //! already in the page cache when a WAL is reopened. A segment an earlier, non-syncing process
@@ -352,13 +352,13 @@ pub(crate) struct SpareSegment {
     /// Zeroed in synced steps throughout (the WAL was known to sync when it was begun). A
     /// spare zeroed in chunks is not used once the WAL syncs: each of its chunks is a folio
     /// that every sync would write back whole (see "Page cache granularity").
-    paged: bool,
+    in_synced_steps: bool,
 }
 
 impl SpareSegment {
     /// Whether this spare suits a WAL that syncs as `hint` says.
     fn fits(&self, hint: &SyncHint) -> bool {
-        self.paged || !hint.syncs()
+        self.in_synced_steps || !hint.syncs()
     }
 }
 
@@ -514,7 +514,7 @@ fn make_spare(state: &PreparerState, capacity: u64) -> Option<SpareSegment> {
     let _ = std::fs::remove_file(&path);
     // Read before the first zero: if the WAL starts to sync meanwhile, the spare is mixed and
     // counts as zeroed in chunks.
-    let paged = state.sync_hint.syncs();
+    let in_synced_steps = state.sync_hint.syncs();
     let made = (|| {
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -545,7 +545,7 @@ fn make_spare(state: &PreparerState, capacity: u64) -> Option<SpareSegment> {
             SpareSegment {
                 map,
                 capacity,
-                paged,
+                in_synced_steps,
             }
         })
     })();
