@@ -530,6 +530,7 @@ impl<R: Region> Segment<R> {
     }
 
     /// Runs a region operation; a failure poisons the segment.
+    #[inline]
     fn guard(
         &mut self,
         op: impl FnOnce(&mut R) -> core::result::Result<(), R::Error>,
@@ -539,6 +540,7 @@ impl<R: Region> Segment<R> {
     }
 
     /// A region failure at `offset`, which poisons the segment.
+    #[cold]
     fn fail(&mut self, source: R::Error, offset: u64) -> Error<R::Error> {
         let error = Error::Region {
             segment: self.id,
@@ -546,7 +548,7 @@ impl<R: Region> Segment<R> {
             source,
         };
         if !is_skipped(Barrier::SyncPoisoning) {
-            self.poisoned.get_or_insert(kind_of(&error));
+            self.poisoned.get_or_insert_with(|| kind_of(&error));
         }
         error
     }
@@ -634,6 +636,7 @@ impl<R: Region> Segment<R> {
         check_payload_fits(self.id, self.region.capacity(), batch_index, payload_len)
     }
 
+    #[inline]
     fn write_frame(&mut self, offset: u64, payload: &[u8]) -> Result<u64, R::Error> {
         let payload_len = payload.len() as u64;
         let len = frame_len(payload_len);
@@ -664,19 +667,26 @@ impl<R: Region> Segment<R> {
     }
 
     /// Fixes the first log index when the first record of an empty segment carries one.
+    #[inline]
     fn set_first_log_index(&mut self, log_index: u64) -> Result<(), R::Error> {
         if self.record_count == 0 && log_index != 0 && self.header.first_log_index == 0 {
-            if !R::OVERWRITE {
-                return Err(Error::LogIndexMismatch {
-                    segment: self.id,
-                    expected: 0,
-                    found: log_index,
-                });
-            }
-            self.header.first_log_index = log_index;
-            self.write_header()?;
+            return self.write_first_log_index(log_index);
         }
         Ok(())
+    }
+
+    /// [`Self::set_first_log_index`] for the first record of an empty segment.
+    #[cold]
+    fn write_first_log_index(&mut self, log_index: u64) -> Result<(), R::Error> {
+        if !R::OVERWRITE {
+            return Err(Error::LogIndexMismatch {
+                segment: self.id,
+                expected: 0,
+                found: log_index,
+            });
+        }
+        self.header.first_log_index = log_index;
+        self.write_header()
     }
 
     /// Appends one record and returns its offset. `log_index` is 0 for "none"; otherwise it must
@@ -684,6 +694,7 @@ impl<R: Region> Segment<R> {
     ///
     /// Not durable until [`Segment::sync`] returns. Nothing is written when an error is returned
     /// (except for region failures, which poison the segment).
+    #[inline]
     pub fn append(&mut self, payload: &[u8], log_index: u64) -> Result<u64, R::Error> {
         self.check_writable()?;
         self.check_payload_len(0, payload.len() as u64)?;

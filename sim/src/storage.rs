@@ -749,7 +749,7 @@ impl SimStorage {
             .disk
             .files
             .get_mut(&file)
-            .ok_or(sim_err(RegionErrorKind::Other, op))?;
+            .ok_or_else(|| sim_err(RegionErrorKind::Other, op))?;
         Ok(f(sim))
     }
 }
@@ -785,7 +785,7 @@ impl SimRegion {
             .disk
             .files
             .get_mut(&self.file)
-            .ok_or(sim_err(RegionErrorKind::Other, op))?;
+            .ok_or_else(|| sim_err(RegionErrorKind::Other, op))?;
         let sectors = sectors(sim);
         let moved = sim.write_back(sectors, !fail);
         let kind = if op == "msync" {
@@ -833,7 +833,7 @@ impl Region for SimRegion {
         let sim = disk
             .files
             .get_mut(&self.file)
-            .ok_or(sim_err(RegionErrorKind::Other, "write"))?;
+            .ok_or_else(|| sim_err(RegionErrorKind::Other, "write"))?;
         for sector in range.start / SECTOR_BYTES..range.end.div_ceil(SECTOR_BYTES) {
             sim.dirty[sector] = true;
             sim.written_by[sector] = write;
@@ -907,7 +907,7 @@ impl Storage for SimStorage {
             .disk
             .volatile_names
             .get(&FileName::Segment(id))
-            .ok_or(sim_err(RegionErrorKind::Other, "open segment (missing)"))?;
+            .ok_or_else(|| sim_err(RegionErrorKind::Other, "open segment (missing)"))?;
         let capacity = state.disk.files[&file].volatile.len() as u64;
         Ok(SimRegion {
             storage: self.clone(),

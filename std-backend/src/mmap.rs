@@ -411,10 +411,17 @@ impl SharedMap {
     }
 
     /// The mapping, made now if this is its first use.
+    #[inline]
     fn mapping(&self) -> Result<&MmapRaw, FsError> {
-        if let Some(map) = self.map.get() {
-            return Ok(map);
+        match self.map.get() {
+            Some(map) => Ok(map),
+            None => self.map_now(),
         }
+    }
+
+    /// Maps the file (the first access), unless another thread just did.
+    #[cold]
+    fn map_now(&self) -> Result<&MmapRaw, FsError> {
         let len = usize::try_from(self.len)
             .map_err(|_| FsError::kind(RegionErrorKind::OutOfBounds, "map segment"))?;
         // The length is given, so memmap2 does not stat the file again.
@@ -446,6 +453,7 @@ impl SharedMap {
         self.gate.published()
     }
 
+    #[inline]
     fn range(&self, range: &Range<u64>) -> Option<(usize, usize)> {
         if range.start > range.end || range.end > self.len {
             return None;
@@ -590,6 +598,7 @@ impl MmapRegion {
     /// every rule allows it: the segment is writable, the range lies inside the mapping, it is
     /// the header, unpublished bytes or under exclusive access (rules 2 to 4, so no reader holds
     /// a slice of it), and the preparer has been told not to zero below `end`.
+    #[inline]
     fn store_target(&self, offset: u64, end: u64) -> Result<*mut u8, FsError> {
         let shared = &self.shared;
         if !shared.writable {
@@ -600,7 +609,7 @@ impl MmapRegion {
         }
         let (start, _) = shared
             .range(&(offset..end))
-            .ok_or(FsError::kind(RegionErrorKind::OutOfBounds, "write segment"))?;
+            .ok_or_else(|| FsError::kind(RegionErrorKind::OutOfBounds, "write segment"))?;
         if !shared.gate.may_write(offset, end, HEADER_END) {
             return Err(FsError::kind(
                 RegionErrorKind::Other,
@@ -614,6 +623,7 @@ impl MmapRegion {
 
     /// After a store that ended at `end`: counts it for the flushes and wakes the preparer if
     /// it falls behind.
+    #[inline]
     fn stored(&self, end: u64) {
         let shared = &self.shared;
         // Counted after the store: a flush that sees this count starts after the bytes are in
@@ -648,7 +658,7 @@ impl RegionRead for MmapRegion {
         }
         let bytes = self
             .writer_slice(range)
-            .ok_or(FsError::kind(RegionErrorKind::OutOfBounds, "read segment"))?;
+            .ok_or_else(|| FsError::kind(RegionErrorKind::OutOfBounds, "read segment"))?;
         buf.copy_from_slice(bytes);
         Ok(())
     }
@@ -699,6 +709,7 @@ impl Region for MmapRegion {
     }
 
     /// The frame is encoded straight into the mapping (see the trait).
+    #[inline]
     fn write_frame_in_place(
         &mut self,
         offset: u64,
@@ -719,10 +730,10 @@ impl Region for MmapRegion {
     }
 
     fn persist(&mut self, range: Range<u64>) -> Result<(), FsError> {
-        let (_, len) = self.shared.range(&range).ok_or(FsError::kind(
-            RegionErrorKind::OutOfBounds,
-            "persist segment",
-        ))?;
+        let (_, len) = self
+            .shared
+            .range(&range)
+            .ok_or_else(|| FsError::kind(RegionErrorKind::OutOfBounds, "persist segment"))?;
         if len == 0 {
             return Ok(());
         }
@@ -789,7 +800,7 @@ impl RegionRead for PinnedView {
         let bytes = self
             .shared
             .reader_slice(offset..offset.saturating_add(buf.len() as u64))
-            .ok_or(FsError::kind(RegionErrorKind::OutOfBounds, "read segment"))?;
+            .ok_or_else(|| FsError::kind(RegionErrorKind::OutOfBounds, "read segment"))?;
         buf.copy_from_slice(bytes);
         Ok(())
     }

@@ -127,6 +127,7 @@ impl Shared {
         self.appended.load(Ordering::SeqCst)
     }
 
+    #[inline]
     fn notify_appended(&self, count: u64) {
         self.appended.fetch_add(count, Ordering::SeqCst);
         if self.tail_waiters.load(Ordering::SeqCst) > 0 {
@@ -372,6 +373,7 @@ impl Wal {
         self.shared.threshold_syncs.load(Ordering::Relaxed)
     }
 
+    #[inline]
     fn after_append(&self, writer: &mut Writer, bytes: u64, count: u64) -> Result<()> {
         writer.unsynced_bytes += bytes;
         let must_sync = match self.shared.options.sync {

@@ -305,7 +305,10 @@ fn records_of_several_sizes_read_back_after_reopen() {
         assert_eq!(segment.payload(&frame).unwrap(), data(n, n).as_slice());
         let next = offset + align8(16 + n as u64);
         assert_eq!(frame.next_offset(), next);
-        assert_eq!(offsets.get(i + 1).copied().unwrap_or(segment.end()), next);
+        assert_eq!(
+            offsets.get(i + 1).copied().unwrap_or_else(|| segment.end()),
+            next
+        );
     }
 }
 
@@ -1643,7 +1646,7 @@ fn batch_of_twenty_sizes_reads_back_with_chained_offsets() {
     for (i, payload) in payloads.iter().enumerate() {
         let frame = segment.read(offsets[i]).unwrap();
         assert_eq!(segment.payload(&frame).unwrap(), payload.as_slice());
-        let next = offsets.get(i + 1).copied().unwrap_or(segment.end());
+        let next = offsets.get(i + 1).copied().unwrap_or_else(|| segment.end());
         assert_eq!(frame.next_offset(), next);
     }
     segment.sync(T).unwrap();

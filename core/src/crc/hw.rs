@@ -420,11 +420,25 @@ fn fold_available() -> bool {
         not(miri)
     ))]
     {
-        extern crate std;
-        std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("vpclmulqdq")
-            && std::is_x86_feature_detected!("pclmulqdq")
-            && std::is_x86_feature_detected!("sse4.2")
+        // One relaxed load per call once known: the four feature tests cost more than that on
+        // every append (each is a load and a test of std's cache).
+        use core::sync::atomic::{AtomicU8, Ordering};
+        /// 0: not detected yet, 1: absent, 2: present.
+        static FOLD: AtomicU8 = AtomicU8::new(0);
+        #[cold]
+        fn detect() -> bool {
+            extern crate std;
+            let present = std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("vpclmulqdq")
+                && std::is_x86_feature_detected!("pclmulqdq")
+                && std::is_x86_feature_detected!("sse4.2");
+            FOLD.store(if present { 2 } else { 1 }, Ordering::Relaxed);
+            present
+        }
+        match FOLD.load(Ordering::Relaxed) {
+            0 => detect(),
+            known => known == 2,
+        }
     }
     #[cfg(all(
         not(all(

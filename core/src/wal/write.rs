@@ -63,7 +63,7 @@ impl<S: Storage> WalEngine<S> {
         let Some(last) = self.last_log_index() else {
             return Ok(());
         };
-        let expected = last.checked_add(1).ok_or(Error::LogIndexOverflow {
+        let expected = last.checked_add(1).ok_or_else(|| Error::LogIndexOverflow {
             segment: self.active,
         })?;
         if log_index != expected {
@@ -114,6 +114,7 @@ impl<S: Storage> WalEngine<S> {
     /// Appends one record and returns its position. `log_index` is 0 for none; otherwise it must
     /// continue the WAL's run ([`WalEngine::next_log_index`]). Rotates first when the record does
     /// not fit. Durable after the next [`WalEngine::sync`].
+    #[inline]
     pub fn append(&mut self, payload: &[u8], log_index: u64) -> Result<Position, S::Error> {
         self.check_changeable()?;
         let payload_len = payload.len() as u64;
@@ -245,7 +246,7 @@ impl<S: Storage> WalEngine<S> {
         let slot = self
             .segments
             .get(&self.active)
-            .ok_or(Error::NoSuchSegment {
+            .ok_or_else(|| Error::NoSuchSegment {
                 segment: self.active,
             })?;
         Ok(SyncPlan {
@@ -313,7 +314,7 @@ impl<S: Storage> WalEngine<S> {
         } else {
             self.segments.get_mut(&active)
         };
-        slot.ok_or(Error::NoSuchSegment { segment: active })
+        slot.ok_or_else(|| Error::NoSuchSegment { segment: active })
     }
 
     /// [`Self::active_slot`], shared.
