@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use walfs::{Options, Wal};
 use walfs_benches::{
-    KEEP_TWO, KIB, SEGMENT_SIZE, SegmentAppender, WRITE_SIZES, bench_dir, payload, timed_appends,
+    FLOOR_MAP_LEN, KEEP_TWO, KIB, MappedFile, PAIRED_WRITE_FILE, SEGMENT_SIZE, SegmentAppender,
+    WRITE_SIZES, bench_dir, criterion_dir, paired_summary, payload, timed_appends,
 };
 
 fn write_nosync(c: &mut Criterion) {
@@ -43,6 +44,49 @@ fn write_nosync(c: &mut Criterion) {
     });
     group.finish();
 }
+
+/// The 1 KiB row again, each step of [`PAIRED_STEP`] appends followed by as many copies and
+/// CRC-32Cs of the payload (the floors), each timed: the issue's target compares the appends with
+/// floors taken within the same fraction of a millisecond. This machine's speed drifts by a
+/// third over seconds, and the floor benches run a minute after this one. The quartiles of the
+/// steps' ratios go to [`PAIRED_WRITE_FILE`] for `bench-table`.
+fn write_nosync_paired(c: &mut Criterion) {
+    let dir = bench_dir();
+    let mut floor = MappedFile::new(dir.path(), FLOOR_MAP_LEN);
+    let mut appender = SegmentAppender::new(KIB, 0);
+    let mut steps = Vec::with_capacity(1 << 16);
+    let mut group = c.benchmark_group("append/write_nosync");
+    group.throughput(Throughput::Bytes(KIB as u64));
+    group.bench_function(BenchmarkId::new("paired", KIB), |b| {
+        b.iter_custom(|iters| appender.append_paired(iters, PAIRED_STEP, &mut floor, &mut steps));
+    });
+    group.finish();
+    let Some(summary) = paired_summary(&steps, PAIRED_STEP) else {
+        return;
+    };
+    let [q1, median, q3] = summary.ratio;
+    let [appends, memcpy, crc] = summary.ns_per_record;
+    eprintln!(
+        "append/write_nosync/paired/1024: appends / (memcpy + CRC-32C) in {} steps of {PAIRED_STEP} \
+         records: median {median:.2}x (quartiles {q1:.2}x-{q3:.2}x); per record {appends:.1} ns \
+         against {memcpy:.1} + {crc:.1} ns",
+        summary.steps
+    );
+    let json = serde_json::json!({
+        "step_records": PAIRED_STEP,
+        "steps": summary.steps,
+        "ratio_quartiles": summary.ratio,
+        "ns_per_record": { "appends": appends, "memcpy": memcpy, "crc32c": crc },
+    });
+    let path = criterion_dir().join(PAIRED_WRITE_FILE);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create the paired results' directory");
+    }
+    std::fs::write(&path, json.to_string()).expect("write the paired results");
+}
+
+/// Records per step of [`write_nosync_paired`]: 256 KiB, tens of microseconds per part.
+const PAIRED_STEP: u64 = 256;
 
 fn batch(c: &mut Criterion) {
     const RECORDS: usize = 64;
@@ -108,6 +152,7 @@ fn concurrent(c: &mut Criterion) {
 criterion_group!(
     benches,
     write_nosync,
+    write_nosync_paired,
     batch,
     write_across_rotation,
     concurrent

@@ -8,17 +8,14 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use walfs::core::crc::crc32c;
-use walfs_benches::{KIB, MappedFile, WRITE_SIZES, bench_dir, payload};
+use walfs_benches::{FLOOR_MAP_LEN, KIB, MappedFile, WRITE_SIZES, bench_dir, payload};
 
 /// Sizes of every payload the other benches use.
 const SIZES: [usize; 5] = WRITE_SIZES;
 
-/// The mapped file the memcpy floor copies into: larger than the caches, like a segment.
-const MAPPED_LEN: u64 = 64 * 1024 * 1024;
-
 fn memcpy_and_crc(c: &mut Criterion) {
     let dir = bench_dir();
-    let mut mapped = MappedFile::new(dir.path(), MAPPED_LEN);
+    let mut mapped = MappedFile::new(dir.path(), FLOOR_MAP_LEN);
     let mut group = c.benchmark_group("floor");
     for size in SIZES {
         let bytes = payload(size);

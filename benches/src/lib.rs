@@ -23,6 +23,10 @@ pub const WRITE_SIZES: [usize; 5] = [16, KIB, 32 * KIB, 64 * KIB, 512 * KIB];
 /// Payload sizes of the Go original's "Sync Impact" rows.
 pub const SYNC_SIZES: [usize; 3] = [KIB, 32 * KIB, 64 * KIB];
 
+/// Length of the mapped file the memcpy floors copy into: larger than the caches, like a
+/// segment's worth of appends.
+pub const FLOOR_MAP_LEN: u64 = 64 * 1024 * 1024;
+
 /// Segment size of every bench WAL: the default of both implementations (16 MiB).
 pub const SEGMENT_SIZE: u64 = 16 * 1024 * 1024;
 
@@ -203,6 +207,63 @@ impl SegmentAppender {
         })
     }
 
+    /// Appends `iters` records like [`SegmentAppender::append`], in steps of at most `step`
+    /// records; right after each step, times `step` copies of the payload into `floor` and
+    /// `step` CRC-32Cs of it: the floors of `floor/memcpy` and `floor/crc32c`, measured in the
+    /// same fraction of a millisecond as the appends they are compared with. Pushes each step's
+    /// times `[appends, memcpy, crc]` and its record count to `steps`; returns the appends'
+    /// time.
+    ///
+    /// # Panics
+    /// If an append fails, or rotates inside a timed step.
+    pub fn append_paired(
+        &mut self,
+        iters: u64,
+        step: u64,
+        floor: &mut MappedFile,
+        steps: &mut Vec<PairedStep>,
+    ) -> Duration {
+        let mut total = Duration::ZERO;
+        let mut todo = iters;
+        while todo > 0 {
+            if self.left == 0 {
+                self.roll();
+            }
+            let n = todo.min(self.left).min(step);
+            let rotations = self.wal.rotation_count();
+            let start = Instant::now();
+            for _ in 0..n {
+                black_box(self.wal.append(black_box(&self.payload)).expect("append"));
+            }
+            let appends = start.elapsed();
+            let start = Instant::now();
+            for _ in 0..n {
+                floor.copy(black_box(&self.payload));
+            }
+            let memcpy = start.elapsed();
+            let start = Instant::now();
+            for _ in 0..n {
+                black_box(walfs::core::crc::crc32c(black_box(&self.payload)));
+            }
+            let crc = start.elapsed();
+            assert_eq!(
+                self.wal.rotation_count(),
+                rotations,
+                "an append rotated inside a timed step"
+            );
+            steps.push(PairedStep {
+                records: n,
+                appends,
+                memcpy,
+                crc,
+            });
+            total += appends;
+            todo -= n;
+            self.left -= n;
+        }
+        total
+    }
+
     /// Appends `iters` records from `threads` threads (each a share); returns the wall time.
     ///
     /// # Panics
@@ -256,6 +317,83 @@ impl SegmentAppender {
         })
     }
 }
+
+/// One step of [`SegmentAppender::append_paired`]: `records` appends and, right after, as many
+/// copies and CRC-32Cs of the payload, each timed.
+#[derive(Debug, Clone, Copy)]
+pub struct PairedStep {
+    /// Records appended (and copied, and checksummed) in the step.
+    pub records: u64,
+    /// Time of the appends.
+    pub appends: Duration,
+    /// Time of the copies into the floor's mapped file.
+    pub memcpy: Duration,
+    /// Time of the CRC-32Cs.
+    pub crc: Duration,
+}
+
+/// What [`paired_summary`] makes of the steps of [`SegmentAppender::append_paired`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairedSummary {
+    /// Full steps counted.
+    pub steps: usize,
+    /// Quartiles (25 %, median, 75 %) of each step's appends / (memcpy + CRC-32C).
+    pub ratio: [f64; 3],
+    /// Medians over the steps of the time per record of the appends, the copies and the CRCs,
+    /// in nanoseconds.
+    pub ns_per_record: [f64; 3],
+}
+
+/// Summarises the steps that ran `step` records (the last of a segment may run fewer; they
+/// are left out). `None` without any.
+pub fn paired_summary(steps: &[PairedStep], step: u64) -> Option<PairedSummary> {
+    let full: Vec<&PairedStep> = steps.iter().filter(|s| s.records == step).collect();
+    if full.is_empty() {
+        return None;
+    }
+    let quartiles = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        let at = |q: usize| values[(values.len() - 1) * q / 4];
+        [at(1), at(2), at(3)]
+    };
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "a step's record count, for display"
+    )]
+    let per_record = |d: Duration| d.as_secs_f64() * 1e9 / step as f64;
+    let ratio = quartiles(
+        full.iter()
+            .map(|s| s.appends.as_secs_f64() / (s.memcpy + s.crc).as_secs_f64())
+            .collect(),
+    );
+    let median = |f: fn(&PairedStep) -> Duration| {
+        quartiles(full.iter().map(|s| per_record(f(s))).collect())[1]
+    };
+    Some(PairedSummary {
+        steps: full.len(),
+        ratio,
+        ns_per_record: [
+            median(|s| s.appends),
+            median(|s| s.memcpy),
+            median(|s| s.crc),
+        ],
+    })
+}
+
+/// Where `bench-table` finds criterion's results: `$CARGO_TARGET_DIR/criterion`, else the
+/// workspace's `target/criterion`.
+pub fn criterion_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+            PathBuf::from,
+        )
+        .join("criterion")
+}
+
+/// The file the paired 1 KiB write bench leaves its [`PairedSummary`] in, under
+/// [`criterion_dir`].
+pub const PAIRED_WRITE_FILE: &str = "paired/write_nosync_1024.json";
 
 /// Minor page faults of the calling thread so far (`/proc/thread-self/stat`; 0 where missing).
 pub fn minor_faults() -> u64 {
@@ -398,4 +536,43 @@ fn map_file(file: &File) -> MmapMut {
     // SAFETY: the file is a private file of a fresh temporary directory: nothing else maps,
     // truncates or writes it while the mapping lives.
     unsafe { MmapMut::map_mut(file) }.expect("map floor file")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(records: u64, appends: u64, memcpy: u64, crc: u64) -> PairedStep {
+        PairedStep {
+            records,
+            appends: Duration::from_nanos(appends),
+            memcpy: Duration::from_nanos(memcpy),
+            crc: Duration::from_nanos(crc),
+        }
+    }
+
+    #[test]
+    fn paired_summary_reads_quartiles_of_full_steps_and_drops_short_ones() {
+        // Ratios 1.0, 1.5, 2.0, 2.5, 3.0 over steps of 10 records; the short step (ratio 100)
+        // must not count.
+        let steps = [
+            step(10, 3000, 800, 200),
+            step(10, 1000, 800, 200),
+            step(4, 100_000, 800, 200),
+            step(10, 2500, 800, 200),
+            step(10, 1500, 800, 200),
+            step(10, 2000, 800, 200),
+        ];
+        let summary = paired_summary(&steps, 10).expect("full steps");
+        assert_eq!(summary.steps, 5);
+        let close =
+            |got: [f64; 3], want: [f64; 3]| got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-9);
+        assert!(close(summary.ratio, [1.5, 2.0, 2.5]), "{:?}", summary.ratio);
+        assert!(
+            close(summary.ns_per_record, [200.0, 80.0, 20.0]),
+            "{:?}",
+            summary.ns_per_record
+        );
+        assert_eq!(paired_summary(&steps[2..3], 10), None);
+    }
 }
