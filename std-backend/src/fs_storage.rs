@@ -17,13 +17,12 @@
 //!   the old one; errors are returned (§13.8). Temporary files left by a crash are removed when
 //!   the directory is opened.
 //! - The directory is locked with `flock(2)` (`LOCK_EX | LOCK_NB`) on the directory itself: a
-//!   second writer fails at once with [`Error::Locked`](crate::Error::Locked) (§13.5). A
-//!   read-only storage takes no lock and changes nothing. Dropping the storage stops the
-//!   preparer thread first (no byte of a segment file is written after that), then unlocks
-//!   explicitly (`LOCK_UN`) before closing: a `flock` lock belongs to the open file
-//!   description, and a child process forked by another thread holds a copy of the descriptor
-//!   until it calls `exec`; closing alone would leave the directory locked for that window, and
-//!   a reopen in this process would fail with `Locked`.
+//!   second writer fails at once with [`Error::Locked`] (§13.5). A read-only storage takes no
+//!   lock and changes nothing. Dropping the storage stops the preparer thread first (no byte of
+//!   a segment file is written after that), then unlocks explicitly (`LOCK_UN`) before closing:
+//!   a `flock` lock belongs to the open file description, and a child process forked by another
+//!   thread holds a copy of the descriptor until it calls `exec`; closing alone would leave the
+//!   directory locked for that window, and a reopen in this process would fail with `Locked`.
 //! - `sync_dir` is `fsync(2)` of the directory: the engine calls it after every create, rename
 //!   and remove that must be durable.
 
