@@ -41,6 +41,7 @@ const CHUNK_LEN: usize = 256;
 /// from that one view (one bounds check per frame, no copies: a recovery scan calls this for
 /// every record). Otherwise each is read through [`RegionRead::read_at`]. Both paths apply the
 /// same checks, in the same order, through the same helpers.
+#[inline]
 pub fn inspect_frame<R: RegionRead>(
     region: &mut R,
     offset: u64,
@@ -143,6 +144,7 @@ impl<'a> SideCheck<'a> {
 
 /// [`inspect_frame`] over `bytes`, the view of `offset..limit`. With `side`, as many words of
 /// erased space as the payload has are checked during its CRC.
+#[inline]
 pub(crate) fn inspect_frame_in(
     bytes: &[u8],
     offset: u64,
@@ -260,6 +262,7 @@ fn frame_crc<R: RegionRead>(
 /// checks of SPEC §5.2 made stricter: the offset must be a record start (8-aligned, past the
 /// header), the frame must end at or before `end`, its trailer must be intact and, with
 /// [`CrcCheck::Verify`], its CRC must match.
+#[inline]
 pub fn read_record<R: RegionRead>(
     region: &mut R,
     segment: SegmentId,

@@ -503,6 +503,7 @@ impl SharedMap {
     }
 
     /// A slice of record bytes below the published end, for a reader holding a pin.
+    #[inline]
     fn reader_slice(&self, range: Range<u64>) -> Option<&[u8]> {
         if range.start < HEADER_END || range.end > self.gate.end() {
             return None;
@@ -763,6 +764,7 @@ pub(crate) struct PinnedView {
 
 impl PinnedView {
     /// Pins the segment; `None` while a writer has exclusive access (a truncation in progress).
+    #[inline]
     pub(crate) fn pin(shared: &Arc<SharedMap>) -> Option<Self> {
         shared.gate.pin().then(|| PinnedView {
             shared: Arc::clone(shared),
@@ -770,6 +772,7 @@ impl PinnedView {
     }
 
     /// The payload bytes `range` as a record view that keeps this pin.
+    #[inline]
     pub(crate) fn into_record(self, range: Range<u64>) -> Option<RecordView> {
         self.shared.reader_slice(range.clone())?;
         let (start, len) = self.shared.range(&range)?;
