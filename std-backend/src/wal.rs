@@ -533,10 +533,10 @@ impl Wal {
             .ok_or(walfs_core::Error::NoSuchSegment {
                 segment: position.segment,
             })?;
-        let mut view = PinnedView::pin(&map).ok_or(Error::SegmentInUse {
+        let mut view = PinnedView::pin_owned(map).ok_or(Error::SegmentInUse {
             segment: position.segment,
         })?;
-        let published = map.published();
+        let published = view.published();
         let frame = walfs_core::record::read_record(
             &mut view,
             position.segment,
