@@ -280,8 +280,9 @@ impl SharedMap {
         }
     }
 
-    /// `pwrite(2)` of zeros over `range` (the preparer's zeroing, see `crate::prepare`), a page
-    /// or a chunk per call as the [`SyncHint`] says for `zeroing` (without one, a chunk).
+    /// `pwrite(2)` of zeros over `range` (the preparer's zeroing, see `crate::prepare`), as
+    /// many bytes per call as [`SyncHint::zero_step`] says for `zeroing` (without a hint, a
+    /// chunk).
     fn write_zeros(&self, range: Range<u64>, zeroing: Zeroing) -> Result<(), rustix::io::Errno> {
         static ZEROS: [u8; crate::prepare::CHUNK_BYTES] = [0; crate::prepare::CHUNK_BYTES];
         let mut offset = range.start;
@@ -502,13 +503,22 @@ impl SharedMap {
             .any(|&(epoch, end)| epoch >= seen && end < offset)
     }
 
-    /// A slice of record bytes below the published end, for a reader holding a pin.
+    /// Where `range` lies in the mapping, made if need be, when it holds record bytes below
+    /// the published end (what a reader holding a pin may slice).
     #[inline]
-    fn reader_slice(&self, range: Range<u64>) -> Option<&[u8]> {
+    fn reader_range(&self, range: &Range<u64>) -> Option<(usize, usize)> {
         if range.start < HEADER_END || range.end > self.gate.end() {
             return None;
         }
-        let (start, len) = self.range(&range)?;
+        let located = self.range(range)?;
+        self.mapping().ok()?;
+        Some(located)
+    }
+
+    /// A slice of record bytes below the published end, for a reader holding a pin.
+    #[inline]
+    fn reader_slice(&self, range: Range<u64>) -> Option<&[u8]> {
+        let (start, len) = self.reader_range(&range)?;
         let data = self.mapping().ok()?.as_ptr().wrapping_add(start);
         // SAFETY: the range lies inside the mapping (checked by `range`), which lives as long as
         // `self` (rule 1). It is below the published end loaded with Acquire, so the writer's
@@ -766,9 +776,7 @@ impl PinnedView {
     /// Pins the segment; `None` while a writer has exclusive access (a truncation in progress).
     #[inline]
     pub(crate) fn pin(shared: &Arc<SharedMap>) -> Option<Self> {
-        shared.gate.pin().then(|| PinnedView {
-            shared: Arc::clone(shared),
-        })
+        Self::pin_owned(Arc::clone(shared))
     }
 
     /// [`PinnedView::pin`] keeping the caller's `Arc` rather than taking another (two atomic
@@ -787,8 +795,7 @@ impl PinnedView {
     /// The payload bytes `range` as a record view that keeps this pin.
     #[inline]
     pub(crate) fn into_record(self, range: Range<u64>) -> Option<RecordView> {
-        self.shared.reader_slice(range.clone())?;
-        let (start, len) = self.shared.range(&range)?;
+        let (start, len) = self.shared.reader_range(&range)?;
         let this = std::mem::ManuallyDrop::new(self);
         // Move the Arc out without running PinnedView's Drop: the pin passes to the view.
         // SAFETY: `this` is never used or dropped again after this read.
@@ -843,8 +850,9 @@ impl std::ops::Deref for RecordView {
         };
         let data = map.as_ptr().wrapping_add(self.start);
         // SAFETY: `PinnedView::into_record` checked that the range lies below the published end
-        // and inside the mapping, and handed over its pin, which this view holds until dropped: the bytes cannot be
-        // changed (rule 3) or unmapped (rule 1, the Arc) while the view lives.
+        // and inside the mapping, and handed over its pin, which this view holds until dropped:
+        // the bytes cannot be changed (rule 3) or unmapped (rule 1, the Arc) while the view
+        // lives.
         unsafe { std::slice::from_raw_parts(data, self.len) }
     }
 }
