@@ -168,12 +168,13 @@ pub(crate) enum Zeroing {
 
 /// Whether a WAL with this sync policy syncs often enough for zeroing in synced steps to pay: every
 /// write, or every `n` bytes with `n` under 1 MiB (from there a sync writes back at most two
-/// chunk-sized folios more than it must, under 13 %).
+/// chunk-sized folios more than it must, under 13 %). `Bytes(0)` never syncs on its own, as
+/// `Manual`.
 pub(crate) fn syncs_often(policy: crate::SyncPolicy) -> bool {
     match policy {
         crate::SyncPolicy::Manual => false,
         crate::SyncPolicy::EveryWrite => true,
-        crate::SyncPolicy::Bytes(bytes) => bytes < 16 * CHUNK,
+        crate::SyncPolicy::Bytes(bytes) => bytes > 0 && bytes < 16 * CHUNK,
     }
 }
 
@@ -591,13 +592,17 @@ mod tests {
 
     /// The policies known at open to sync often: every write, or every `n` bytes under 1 MiB.
     #[test]
-    fn every_write_and_small_byte_thresholds_sync_often_manual_and_large_thresholds_do_not() {
+    fn every_write_and_small_byte_thresholds_sync_often_manual_zero_and_large_ones_do_not() {
         use crate::SyncPolicy;
         assert!(syncs_often(SyncPolicy::EveryWrite));
         assert!(syncs_often(SyncPolicy::Bytes(64 * 1024)));
         assert!(syncs_often(SyncPolicy::Bytes(1024 * 1024 - 1)));
         assert!(!syncs_often(SyncPolicy::Bytes(1024 * 1024)));
         assert!(!syncs_often(SyncPolicy::Manual));
+        assert!(
+            !syncs_often(SyncPolicy::Bytes(0)),
+            "a zero threshold never syncs"
+        );
     }
 
     /// The writer wakes the preparer while less than half a window is prepared ahead of it,
