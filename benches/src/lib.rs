@@ -162,18 +162,32 @@ impl SegmentAppender {
         min_chunk: u64,
         mut chunk: impl FnMut(&Self, u64),
     ) -> Duration {
+        self.chunked_timed_inside(iters, min_chunk, u64::MAX, |me, n| {
+            let start = Instant::now();
+            chunk(me, n);
+            start.elapsed()
+        })
+    }
+
+    /// [`SegmentAppender::chunked`], chunks of at most `max_chunk` operations, each returning
+    /// the time to count (which it measures itself).
+    fn chunked_timed_inside(
+        &mut self,
+        iters: u64,
+        min_chunk: u64,
+        max_chunk: u64,
+        mut chunk: impl FnMut(&Self, u64) -> Duration,
+    ) -> Duration {
         let mut total = Duration::ZERO;
         let mut todo = iters;
         while todo > 0 {
             if self.left < min_chunk.min(todo).max(1) {
                 self.roll();
             }
-            let n = todo.min(self.left);
+            let n = todo.min(self.left).min(max_chunk);
             let rotations = self.wal.rotation_count();
             let faults = minor_faults();
-            let start = Instant::now();
-            chunk(self, n);
-            total += start.elapsed();
+            total += chunk(self, n);
             self.faults.0 += minor_faults().saturating_sub(faults);
             self.faults.1 += n;
             assert_eq!(
@@ -208,8 +222,8 @@ impl SegmentAppender {
     }
 
     /// Appends `iters` records like [`SegmentAppender::append`], in steps of at most `step`
-    /// records; right after each step, times `step` copies of the payload into `floor` and
-    /// `step` CRC-32Cs of it: the floors of `floor/memcpy` and `floor/crc32c`, measured in the
+    /// records; right after each step, times as many copies of the payload into `floor` and as
+    /// many CRC-32Cs of it: the floors of `floor/memcpy` and `floor/crc32c`, measured in the
     /// same fraction of a millisecond as the appends they are compared with. Pushes each step's
     /// times `[appends, memcpy, crc]` and its record count to `steps`; returns the appends'
     /// time.
@@ -223,45 +237,30 @@ impl SegmentAppender {
         floor: &mut MappedFile,
         steps: &mut Vec<PairedStep>,
     ) -> Duration {
-        let mut total = Duration::ZERO;
-        let mut todo = iters;
-        while todo > 0 {
-            if self.left == 0 {
-                self.roll();
-            }
-            let n = todo.min(self.left).min(step);
-            let rotations = self.wal.rotation_count();
+        self.chunked_timed_inside(iters, 1, step, |me, n| {
             let start = Instant::now();
             for _ in 0..n {
-                black_box(self.wal.append(black_box(&self.payload)).expect("append"));
+                black_box(me.wal.append(black_box(&me.payload)).expect("append"));
             }
             let appends = start.elapsed();
             let start = Instant::now();
             for _ in 0..n {
-                floor.copy(black_box(&self.payload));
+                floor.copy(black_box(&me.payload));
             }
             let memcpy = start.elapsed();
             let start = Instant::now();
             for _ in 0..n {
-                black_box(walfs::core::crc::crc32c(black_box(&self.payload)));
+                black_box(walfs::core::crc::crc32c(black_box(&me.payload)));
             }
             let crc = start.elapsed();
-            assert_eq!(
-                self.wal.rotation_count(),
-                rotations,
-                "an append rotated inside a timed step"
-            );
             steps.push(PairedStep {
                 records: n,
                 appends,
                 memcpy,
                 crc,
             });
-            total += appends;
-            todo -= n;
-            self.left -= n;
-        }
-        total
+            appends
+        })
     }
 
     /// Appends `iters` records from `threads` threads (each a share); returns the wall time.
